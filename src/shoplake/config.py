@@ -1,0 +1,90 @@
+"""Typed settings: defaults, then shoplake.yml, then SHOPLAKE_* environment variables, then CLI options."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from shoplake.errors import ConfigError
+
+CONFIG_FILE = "shoplake.yml"
+ENV_PREFIX = "SHOPLAKE_"
+
+
+class Settings(BaseModel):
+    """Where files land and tables live, which engine runs, and the knobs a shop may turn."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    landing: Path = Path("landing")
+    lake: Path = Path("lake")
+    archive: Path | None = None  # default: <landing>/../archive
+    engine: str = "duckdb"
+    contracts: list[Path] = []  # project folders whose YAML contracts override or extend the built-in pack
+    models: list[Path] = []  # project folders of extra or replacement gold models
+    state_url: str | None = None  # SQLAlchemy URL of the operational store; default SQLite in the lake
+    timezone: str = "UTC"
+    memory_limit: str = "1GB"
+    threads: int | None = None
+
+    @field_validator("engine")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.archive or self.landing.parent / "archive"
+
+    @property
+    def state_db_url(self) -> str:
+        return self.state_url or f"sqlite:///{(self.lake / '_state' / 'shoplake.db').resolve()}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the config file (if any), the environment, then explicit overrides (None = not given)."""
+    values: dict[str, Any] = {}
+    path = config_file or Path(CONFIG_FILE)
+    if config_file is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    base = Path(".")
+    if path.is_file():
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings")
+        values.update(loaded)
+        base = path.parent
+    for name in Settings.model_fields:
+        env = os.environ.get(ENV_PREFIX + name.upper())
+        if env is not None:
+            values[name] = env.split(os.pathsep) if name in ("contracts", "models") else env
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False))
+        raise ConfigError(f"invalid settings ({path if path.is_file() else 'defaults'}): {problems}") from None
+    if settings.contracts == [] and (base / "contracts").is_dir():
+        settings.contracts = [base / "contracts"]
+    return _relative_to(settings, base)
+
+
+def _relative_to(settings: Settings, base: Path) -> Settings:
+    """Paths in a config file are relative to the file, as a reader of the file expects."""
+    def fix(p: Path) -> Path:
+        return p if p.is_absolute() else base / p
+
+    settings.landing = fix(settings.landing)
+    settings.lake = fix(settings.lake)
+    if settings.archive is not None:
+        settings.archive = fix(settings.archive)
+    settings.contracts = [fix(p) for p in settings.contracts]
+    settings.models = [fix(p) for p in settings.models]
+    return settings

@@ -1,0 +1,18 @@
+"""Feed contracts: data, not code. Loading, checking and the built-in e-commerce pack."""
+
+from shoplake.contracts.loader import ContractSet, load_contract_file, load_contracts, parse_contract
+from shoplake.contracts.model import Column, ColumnType, Contract, DriftPolicy, LoadMode, Rule, Severity
+
+__all__ = [
+    "Column",
+    "ColumnType",
+    "Contract",
+    "ContractSet",
+    "DriftPolicy",
+    "LoadMode",
+    "Rule",
+    "Severity",
+    "load_contract_file",
+    "load_contracts",
+    "parse_contract",
+]

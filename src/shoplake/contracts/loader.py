@@ -1,0 +1,169 @@
+"""Loads the built-in e-commerce pack and a project's overrides, and checks every contract as it loads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from shoplake.contracts.expressions import ExpressionProblem, column_names, parse_boolean, parse_expression
+from shoplake.contracts.model import Column, Contract, LoadMode
+from shoplake.errors import ContractError
+
+
+@dataclass(frozen=True)
+class ContractSet:
+    """Every feed the pipeline knows, with references checked across feeds."""
+
+    contracts: Mapping[str, Contract]
+
+    def __iter__(self) -> Iterator[Contract]:
+        return iter(self.contracts.values())
+
+    def __getitem__(self, feed: str) -> Contract:
+        try:
+            return self.contracts[feed]
+        except KeyError:
+            raise ContractError(feed, f"no contract for feed {feed!r}") from None
+
+    def __contains__(self, feed: object) -> bool:
+        return feed in self.contracts
+
+    def load_order(self, feeds: set[str] | None = None) -> list[str]:
+        """Feeds ordered so that a referenced feed comes before the feeds that reference it."""
+        wanted = set(self.contracts) if feeds is None else feeds
+        graph = {
+            feed: {parent for _, parent, _ in self.contracts[feed].references if parent != feed}
+            for feed in sorted(wanted)
+        }
+        return [feed for feed in TopologicalSorter(graph).static_order() if feed in wanted]
+
+
+def builtin_dir() -> Path:
+    return Path(str(resources.files("shoplake.contracts") / "pack"))
+
+
+def load_contracts(project_dirs: list[Path] | None = None) -> ContractSet:
+    """The built-in pack, then each project folder's YAML files; a feed defined later replaces it whole."""
+    contracts: dict[str, Contract] = {}
+    for folder in [builtin_dir(), *(project_dirs or [])]:
+        if not folder.is_dir():
+            raise ContractError(str(folder), "contracts folder does not exist")
+        for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
+            contract = load_contract_file(path)
+            contracts[contract.feed] = contract
+    _check_references(contracts)
+    try:
+        ContractSet(contracts).load_order()
+    except CycleError as error:
+        raise ContractError("contracts", f"references form a cycle: {error.args[1]}") from None
+    return ContractSet(contracts)
+
+
+def load_contract_file(path: Path) -> Contract:
+    source = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ContractError(source, f"not valid YAML: {error}") from None
+    return parse_contract(raw, source)
+
+
+def parse_contract(raw: Any, source: str) -> Contract:
+    if not isinstance(raw, dict):
+        raise ContractError(source, "a contract is a YAML mapping with feed, files, primary_key and columns")
+    columns = raw.get("columns")
+    if not isinstance(columns, dict) or not columns:
+        raise ContractError(source, "columns must be a mapping of column name to its settings")
+    data = dict(raw)
+    data["columns"] = [{**(spec or {}), "name": name} for name, spec in columns.items()]
+    data["source"] = source
+    try:
+        contract = Contract.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
+        )
+        raise ContractError(source, problems) from None
+    _check_columns(contract)
+    return contract
+
+
+def _check_columns(contract: Contract) -> None:
+    source = contract.source
+    names = contract.column_names
+    known = set(names)
+    for name in names:
+        if names.count(name) > 1:
+            raise ContractError(source, f"column {name!r} is declared twice")
+    for key in contract.primary_key:
+        if key not in known:
+            raise ContractError(source, f"primary_key names unknown column {key!r}")
+    load = contract.load
+    if load.sequence and load.sequence not in known:
+        raise ContractError(source, f"load.sequence names unknown column {load.sequence!r}")
+    for column in load.tracked:
+        if column not in known:
+            raise ContractError(source, f"load.tracked names unknown column {column!r}")
+    if load.tracked and load.mode is not LoadMode.SCD2:
+        raise ContractError(source, "load.tracked only applies to mode scd2")
+    for column in contract.columns:
+        _check_column(contract, column)
+    derived_names = set()
+    for name, text in contract.derived.items():
+        if name in known:
+            raise ContractError(source, f"derived column {name!r} clashes with a column of the file")
+        _check_expression(contract, f"derived.{name}", text, known, boolean=False)
+        derived_names.add(name)
+    rule_names = set()
+    for rule in contract.rules:
+        if rule.name in rule_names:
+            raise ContractError(source, f"rule {rule.name!r} is declared twice")
+        rule_names.add(rule.name)
+        _check_expression(contract, f"rule {rule.name}", rule.expr, known | derived_names, boolean=True)
+
+
+def _check_column(contract: Contract, column: Column) -> None:
+    if column.references and column.references.count(".") != 1:
+        raise ContractError(
+            contract.source,
+            f"column {column.name!r}: references {column.references!r} must read <feed>.<column>",
+        )
+    if column.format and column.type != "string":
+        raise ContractError(contract.source, f"column {column.name!r}: format applies to string columns")
+
+
+def _check_expression(contract: Contract, where: str, text: str, known: set[str], *, boolean: bool) -> None:
+    try:
+        node = parse_boolean(text) if boolean else parse_expression(text)
+    except ExpressionProblem as problem:
+        raise ContractError(contract.source, f"{where}: {problem}") from None
+    unknown = sorted(column_names(node) - known)
+    if unknown:
+        raise ContractError(
+            contract.source,
+            f"{where}: {text!r} names unknown column(s) {', '.join(unknown)}",
+            hint=f"columns of feed {contract.feed}: {', '.join(sorted(known))}",
+        )
+
+
+def _check_references(contracts: dict[str, Contract]) -> None:
+    for contract in contracts.values():
+        for column, feed, parent_column in contract.references:
+            if feed not in contracts:
+                raise ContractError(
+                    contract.source,
+                    f"column {column.name!r} references unknown feed {feed!r} ({column.references})",
+                    hint=f"known feeds: {', '.join(sorted(contracts))}",
+                )
+            if parent_column not in contracts[feed].column_names:
+                raise ContractError(
+                    contract.source,
+                    f"column {column.name!r} references unknown column {column.references!r}",
+                )

@@ -1,0 +1,118 @@
+"""Typed form of a feed contract: what a YAML file may say, checked field by field."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class ColumnType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    DOUBLE = "double"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+
+
+class Severity(StrEnum):
+    QUARANTINE = "quarantine"  # the row goes to quarantine, the batch goes on
+    WARN = "warn"  # the row loads, the failure is counted in the quality results
+    FAIL_BATCH = "fail_batch"  # any failing row stops the whole batch before it writes
+
+
+class LoadMode(StrEnum):
+    APPEND = "append"
+    UPSERT = "upsert"
+    SCD2 = "scd2"
+
+
+class DriftPolicy(StrEnum):
+    RESCUE = "rescue"  # extra columns kept as JSON in _rescued, missing ones read as NULL
+    QUARANTINE = "quarantine"  # rows of a drifted file go to quarantine
+    FAIL = "fail"  # a drifted file is rejected
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Column(_Strict):
+    name: str = ""
+    type: ColumnType = ColumnType.STRING
+    required: bool = False
+    source: str | None = None  # header name in the file, when it differs from the column name
+    accepted_values: tuple[str, ...] | None = None
+    format: Literal["email", "phone"] | None = None
+    references: str | None = None  # "<feed>.<column>"
+    case: Literal["lower", "upper"] | None = None
+    map: dict[str, str] | None = None  # normalisation of known aliases, applied after case
+    description: str | None = None
+
+    @property
+    def header(self) -> str:
+        return self.source or self.name
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _known_type(cls, value: object) -> object:
+        if isinstance(value, str) and value not in {t.value for t in ColumnType}:
+            known = ", ".join(t.value for t in ColumnType)
+            raise ValueError(f"unknown type {value!r} (known: {known})")
+        return value
+
+
+class Rule(_Strict):
+    name: str
+    expr: str
+    severity: Severity = Severity.QUARANTINE
+    message: str | None = None
+
+
+class Load(_Strict):
+    mode: LoadMode = LoadMode.APPEND
+    sequence: str | None = None  # latest value wins among versions of one key
+    tracked: tuple[str, ...] = ()  # scd2: a change in these columns opens a new version
+
+
+class Freshness(_Strict):
+    max_age_hours: float
+
+
+class Contract(_Strict):
+    feed: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str | None = None
+    files: tuple[str, ...]
+    grain: str | None = None
+    primary_key: tuple[str, ...]
+    load: Load = Load()
+    schema_drift: DriftPolicy = DriftPolicy.RESCUE
+    null_values: tuple[str, ...] = ("",)
+    columns: tuple[Column, ...]
+    rules: tuple[Rule, ...] = ()
+    derived: dict[str, str] = Field(default_factory=dict)
+    freshness: Freshness | None = None
+    source: str = ""  # where the contract was loaded from, for messages
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def references(self) -> list[tuple[Column, str, str]]:
+        """(column, parent feed, parent column) for every reference of this feed."""
+        out = []
+        for column in self.columns:
+            if column.references:
+                feed, _, parent_column = column.references.partition(".")
+                out.append((column, feed, parent_column))
+        return out

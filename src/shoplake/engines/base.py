@@ -1,0 +1,105 @@
+"""The engine seam: what the layers ask of a compute engine, and what each engine declares it can do.
+
+Layers build SQL as sqlglot expressions in DuckDB's dialect and hand them over with table names; an
+engine turns them into its own dialect, runs them, and reads and writes Delta tables. No engine type
+(a DuckDB relation, a Spark DataFrame, an Arrow table) crosses this seam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from sqlglot import exp
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do, as data, so callers ask instead of guessing."""
+
+    name: str
+    dialect: str  # sqlglot dialect the engine speaks
+    delta_merge: bool = True
+    spills_to_disk: bool = True
+    distributed: bool = False
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    """A landed CSV as the engine read it into a temporary table of text columns."""
+
+    table: str
+    header: list[str]
+    rows: int
+
+
+# Columns of SCD2 silver tables, and the prefix of the merge-key columns a staged SCD2 change carries.
+VALID_FROM = "_valid_from"
+VALID_TO = "_valid_to"
+CURRENT_FLAG = "_is_current"
+MERGE_KEY_PREFIX = "_mk_"
+
+
+def quoted(name: str) -> str:
+    """An identifier quoted for DuckDB, Spark SQL and delta-rs predicates alike."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class MergeSpec:
+    """How rows of a staged table become rows of a silver table; the same for every engine.
+
+    upsert: match on `keys`; a matched row is replaced only by a row at least as new by `sequence`.
+    scd2: the staged table holds new versions (merge keys NULL, inserted) and closers (merge keys
+    set, matched against the current version, which gets `_valid_to = close_at` and stops being current).
+    """
+
+    mode: Literal["upsert", "scd2"]
+    keys: tuple[str, ...]
+    sequence: str | None = None
+    close_at: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    rows: int
+    version: int
+
+
+class Engine(Protocol):
+    capabilities: Capabilities
+
+    def read_csv(self, path: str, table: str, columns: list[tuple[str, str]], null_padding: bool = True) -> CsvFile:
+        """Read a CSV whose header is `columns` ((header name, table column name) pairs) as text."""
+        ...
+
+    def create_table(self, table: str, query: exp.Query) -> int:
+        """Materialise a query as a temporary table of this run; returns its row count."""
+        ...
+
+    def insert(self, table: str, query: exp.Query) -> None: ...
+
+    def fetch(self, query: exp.Query) -> list[tuple[Any, ...]]:
+        """Run a query whose result is small and return its rows."""
+        ...
+
+    def drop(self, table: str) -> None: ...
+
+    def attach_delta(self, path: str, schema: str, name: str, where: exp.Expression | None = None) -> bool:
+        """Expose a Delta table as `schema.name` for queries; False when there is no table yet."""
+        ...
+
+    def write_delta(
+        self, table: str, path: str, mode: Literal["append", "overwrite"], *, partition_by: list[str] | None = None
+    ) -> WriteResult:
+        """Write a temporary table to a Delta table (created if missing, new columns merged in)."""
+        ...
+
+    def merge_delta(self, table: str, path: str, spec: MergeSpec) -> WriteResult:
+        """Merge a temporary table into a Delta table (created from it if missing)."""
+        ...
+
+    def delta_version(self, path: str) -> int | None: ...
+
+    def close(self) -> None: ...

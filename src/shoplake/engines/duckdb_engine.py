@@ -1,0 +1,208 @@
+"""The default engine: DuckDB computes, Arrow moves the data, delta-rs (`deltalake`) writes and merges."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+from sqlglot import exp
+
+from shoplake.engines.base import (
+    CURRENT_FLAG,
+    MERGE_KEY_PREFIX,
+    VALID_TO,
+    Capabilities,
+    CsvFile,
+    MergeSpec,
+    WriteResult,
+    quoted,
+)
+from shoplake.errors import EngineError
+
+CAPABILITIES = Capabilities(
+    name="duckdb",
+    dialect="duckdb",
+    delta_merge=True,
+    spills_to_disk=True,
+    distributed=False,
+    notes=("single machine; spills to the lake's _tmp folder beyond memory_limit",),
+)
+
+_BATCH_ROWS = 122_880  # DuckDB's row-group size: whole groups stream to delta-rs without re-chunking
+
+
+class DuckDBEngine:
+    capabilities = CAPABILITIES
+
+    def __init__(self, *, temp_dir: Path, memory_limit: str = "1GB", threads: int | None = None) -> None:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {
+            "memory_limit": memory_limit,
+            "temp_directory": str(temp_dir),
+            "preserve_insertion_order": True,  # row numbers are taken in file order
+        }
+        if threads:
+            config["threads"] = threads
+        self._con = duckdb.connect(":memory:", config=config)
+        self._registered = itertools.count()
+
+    # -- reading -----------------------------------------------------------------------------------
+    def read_csv(self, path: str, table: str, columns: list[tuple[str, str]], null_padding: bool = True) -> CsvFile:
+        header = [source for source, _ in columns]
+        spec = "{" + ", ".join(f"{_literal(source)}: 'VARCHAR'" for source in header) + "}"
+        select = ", ".join(f"{_ident(source)} AS {_ident(name)}" for source, name in columns)
+        sql = (
+            f"CREATE OR REPLACE TEMP TABLE {_ident(table)} AS "
+            f"SELECT {select}, CAST(row_number() OVER () AS BIGINT) AS _row_number "
+            f"FROM read_csv({_literal(path)}, columns={spec}, header=true, auto_detect=false, "
+            f"delim=',', quote='\"', escape='\"', null_padding={str(null_padding).lower()}, "
+            "strict_mode=true, encoding='utf-8', all_varchar=true)"
+        )
+        try:
+            self._con.execute(sql).fetchall()
+        except duckdb.Error as error:
+            raise EngineError(_csv_error(error)) from None
+        rows = self._scalar(f"SELECT count(*) FROM {_ident(table)}")
+        return CsvFile(table=table, header=header, rows=rows)
+
+    # -- computing ---------------------------------------------------------------------------------
+    def create_table(self, table: str, query: exp.Query) -> int:
+        self._run(f"CREATE OR REPLACE TEMP TABLE {_ident(table)} AS {self._sql(query)}")
+        return self._scalar(f"SELECT count(*) FROM {_ident(table)}")
+
+    def insert(self, table: str, query: exp.Query) -> None:
+        self._run(f"INSERT INTO {_ident(table)} BY NAME {self._sql(query)}")
+
+    def fetch(self, query: exp.Query) -> list[tuple[Any, ...]]:
+        try:
+            return self._con.execute(self._sql(query)).fetchall()
+        except duckdb.Error as error:
+            raise EngineError(f"query failed: {error}\n  sql: {self._sql(query)}") from None
+
+    def drop(self, table: str) -> None:
+        self._run(f"DROP TABLE IF EXISTS {_ident(table)}")
+        self._run(f"DROP VIEW IF EXISTS {_ident(table)}")
+
+    # -- Delta tables ------------------------------------------------------------------------------
+    def attach_delta(self, path: str, schema: str, name: str, where: exp.Expression | None = None) -> bool:
+        table = _open(path)
+        self._run(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+        view = f"{_ident(schema)}.{_ident(name)}"
+        if table is None:
+            self._run(f"DROP VIEW IF EXISTS {view}")
+            return False
+        source = f"_delta_{next(self._registered)}"
+        self._con.register(source, table.to_pyarrow_dataset())
+        condition = f" WHERE {where.sql(dialect='duckdb')}" if where is not None else ""
+        self._run(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {_ident(source)}{condition}")
+        return True
+
+    def write_delta(
+        self, table: str, path: str, mode: Literal["append", "overwrite"], *, partition_by: list[str] | None = None
+    ) -> WriteResult:
+        rows = self._scalar(f"SELECT count(*) FROM {_ident(table)}")
+        existing = _open(path)
+        if rows == 0 and existing is not None and mode == "append":
+            return WriteResult(rows=0, version=existing.version())
+        write_deltalake(
+            path,
+            self._reader(table),
+            mode=mode,
+            partition_by=partition_by,
+            schema_mode="merge" if mode == "append" else "overwrite",
+        )
+        return WriteResult(rows=rows, version=_version(path))
+
+    def merge_delta(self, table: str, path: str, spec: MergeSpec) -> WriteResult:
+        rows = self._scalar(f"SELECT count(*) FROM {_ident(table)}")
+        target = _open(path)
+        if target is None:
+            # The first load of a table: nothing to match, so the merge is a plain write.
+            keep = ", ".join(_ident(c) for c in self._columns(table) if not c.startswith(MERGE_KEY_PREFIX))
+            self._run(f"CREATE OR REPLACE TEMP TABLE {_ident(table + '__first')} AS SELECT {keep} "
+                      f"FROM {_ident(table)}")
+            return self.write_delta(table + "__first", path, "overwrite")
+        if rows == 0:
+            return WriteResult(rows=0, version=target.version())
+        columns = [c for c in self._columns(table) if not c.startswith(MERGE_KEY_PREFIX)]
+        if spec.mode == "upsert":
+            predicate = " AND ".join(f"t.{quoted(k)} = s.{quoted(k)}" for k in spec.keys)
+            merger = target.merge(self._reader(table), predicate, "s", "t", merge_schema=True)
+            newer = f"s.{quoted(spec.sequence)} >= t.{quoted(spec.sequence)} OR t.{quoted(spec.sequence)} IS NULL" \
+                if spec.sequence else None
+            merger = merger.when_matched_update_all(predicate=newer).when_not_matched_insert_all()
+        else:
+            # SCD2 in one commit: rows carrying a merge key close the current version of their key,
+            # rows whose merge key is NULL never match and are inserted as the new current version.
+            predicate = " AND ".join(
+                f"t.{quoted(k)} = s.{quoted(MERGE_KEY_PREFIX + k)}" for k in spec.keys
+            ) + f" AND t.{quoted(CURRENT_FLAG)}"
+            merger = target.merge(self._reader(table), predicate, "s", "t", merge_schema=True)
+            merger = merger.when_matched_update(
+                {quoted(VALID_TO): f"s.{quoted(spec.close_at or VALID_TO)}", quoted(CURRENT_FLAG): "false"}
+            ).when_not_matched_insert(
+                {quoted(c): f"s.{quoted(c)}" for c in columns},
+                predicate=" AND ".join(f"s.{quoted(MERGE_KEY_PREFIX + k)} IS NULL" for k in spec.keys),
+            )
+        merger.execute()
+        return WriteResult(rows=rows, version=_version(path))
+
+    def delta_version(self, path: str) -> int | None:
+        table = _open(path)
+        return None if table is None else table.version()
+
+    def close(self) -> None:
+        self._con.close()
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _sql(self, query: exp.Expression) -> str:
+        return query.sql(dialect="duckdb")
+
+    def _run(self, sql: str) -> None:
+        try:
+            self._con.execute(sql).fetchall()
+        except duckdb.Error as error:
+            raise EngineError(f"query failed: {error}\n  sql: {sql[:2000]}") from None
+
+    def _scalar(self, sql: str) -> int:
+        rows = self._con.execute(sql).fetchall()
+        return int(rows[0][0]) if rows else 0
+
+    def _columns(self, table: str) -> list[str]:
+        result = self._con.execute(f"SELECT * FROM {_ident(table)} LIMIT 0")
+        names = [d[0] for d in result.description or []]
+        result.fetchall()
+        return names
+
+    def _reader(self, table: str) -> pa.RecordBatchReader:
+        return self._con.sql(f"SELECT * FROM {_ident(table)}").fetch_record_batch(_BATCH_ROWS)
+
+
+def _open(path: str) -> DeltaTable | None:
+    try:
+        return DeltaTable(path)
+    except TableNotFoundError:
+        return None
+
+
+def _version(path: str) -> int:
+    return int(DeltaTable(path).version())
+
+
+def _ident(name: str) -> str:
+    return quoted(name)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _csv_error(error: Exception) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    keep = [line for line in lines if not line.startswith(("Possible", "*", "  file=", "Consider"))]
+    return " | ".join(keep[:3]).replace("Invalid Input Error: ", "")

@@ -1,0 +1,1 @@
+"""Where files arrive: discovery, the file ledger, archiving."""

@@ -1,0 +1,131 @@
+"""Bronze: every row of every landed file, as text, with where it came from.
+
+A file is first sniffed here in plain Python (empty, binary, not UTF-8, no header), so an unreadable
+file is rejected with a reason before any engine touches it; then the engine reads it as text and
+the rows are added to the batch's bronze table for its feed.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlglot import exp
+
+from shoplake.contracts import Contract, DriftPolicy
+from shoplake.engines import Engine
+from shoplake.errors import EngineError, FileRejected
+from shoplake.layers.sql import alias, cast, col, lit, select, table
+
+SNIFF_BYTES = 1 << 16
+META_COLUMNS = ("_rescued", "_source_file", "_row_number", "_batch_id", "_ingested_at")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a file's header lines up with its contract."""
+
+    matched: dict[str, str]  # header as written -> contract column
+    extra: list[str]  # header names the contract does not know
+    missing: list[str]  # contract columns absent from the file
+    header: list[str] = field(default_factory=list)
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.extra or self.missing)
+
+    def describe(self) -> str:
+        parts = []
+        if self.extra:
+            parts.append(f"unexpected column(s) {', '.join(self.extra)}")
+        if self.missing:
+            parts.append(f"missing column(s) {', '.join(self.missing)}")
+        return "; ".join(parts)
+
+
+def bronze_table(feed: str) -> str:
+    return f"bronze__{feed}"
+
+
+def sniff(path: Path, contract: Contract) -> Layout:
+    """Check that a file is a readable CSV with a header, and line its header up with the contract."""
+    size = path.stat().st_size
+    if size == 0:
+        raise FileRejected(str(path), "file is empty (0 bytes)")
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if b"\x00" in head:
+        raise FileRejected(str(path), "binary content (NUL bytes), not a CSV text file")
+    first_line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    if head.startswith(b"\xef\xbb\xbf"):
+        first_line = first_line[3:]
+    try:
+        text = first_line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise FileRejected(
+            str(path), f"not UTF-8 encoded (byte 0x{first_line[error.start]:02x} at offset {error.start} of the header)"
+        ) from None
+    if not text.strip():
+        raise FileRejected(str(path), "no header row (the first line is blank)")
+    header = [name.strip() for name in next(csv.reader([text]))]
+    wanted = {c.header.lower(): c.name for c in contract.columns}
+    matched = {name: wanted[name.lower()] for name in header if name.lower() in wanted}
+    if not matched:
+        expected = ", ".join(c.header for c in contract.columns)
+        raise FileRejected(
+            str(path),
+            f"no header row: the first line {text[:120]!r} names no column of feed {contract.feed} "
+            f"(expected {expected})",
+        )
+    extra = [name for name in header if name.lower() not in wanted]
+    missing = [c.name for c in contract.columns if c.name not in matched.values()]
+    layout = Layout(matched=matched, extra=extra, missing=missing, header=header)
+    if layout.drifted and contract.schema_drift is DriftPolicy.FAIL:
+        raise FileRejected(str(path), f"schema drift ({layout.describe()}) and feed {contract.feed} has "
+                           "schema_drift: fail")
+    return layout
+
+
+def load_file(
+    engine: Engine,
+    contract: Contract,
+    path: Path,
+    layout: Layout,
+    *,
+    source_file: str,
+    batch_id: str,
+    ingested_at: datetime,
+    first: bool,
+) -> int:
+    """Read one file into the batch's bronze table for its feed; returns the rows read."""
+    staged = f"csv__{contract.feed}"
+    columns = [(name, layout.matched.get(name, f"_extra_{i}")) for i, name in enumerate(layout.header)]
+    try:
+        csv_file = engine.read_csv(str(path), staged, columns)
+    except EngineError as error:
+        raise FileRejected(str(path), f"cannot be parsed as CSV: {error.message}") from None
+    by_column = {target: source for source, target in layout.matched.items()}
+    projection: list[exp.Expression] = [
+        alias(col(c.name) if c.name in by_column else cast(exp.null(), "VARCHAR"), c.name) for c in contract.columns
+    ]
+    rescued = [(name, col(f"_extra_{layout.header.index(name)}")) for name in layout.extra]
+    rescued_json: exp.Expression = (
+        exp.JSONObject(expressions=[exp.JSONKeyValue(this=lit(k), expression=v) for k, v in rescued])
+        if rescued else exp.null()
+    )
+    projection += [
+        alias(cast(rescued_json, "VARCHAR"), "_rescued"),
+        alias(lit(source_file), "_source_file"),
+        alias(col("_row_number"), "_row_number"),
+        alias(lit(batch_id), "_batch_id"),
+        alias(cast(lit(ingested_at.isoformat(sep=" ")), "TIMESTAMP"), "_ingested_at"),
+    ]
+    query = select(*projection).from_(table(staged))
+    if first:
+        engine.create_table(bronze_table(contract.feed), query)
+    else:
+        engine.insert(bronze_table(contract.feed), query)
+    engine.drop(staged)
+    return csv_file.rows

@@ -1,0 +1,234 @@
+"""Silver, part one: cast, normalise, de-duplicate and check a feed's bronze rows in one set-based query.
+
+Every check a row can fail becomes a CASE expression that yields "<rule>: <message>" or NULL; the row's
+`_errors` list keeps every one it failed, so the quarantine shows all reasons at once, not the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from shoplake.contracts import Column, ColumnType, Contract, LoadMode, Severity
+from shoplake.contracts.expressions import parse_boolean, parse_expression
+from shoplake.layers.bronze import META_COLUMNS, bronze_table
+from shoplake.layers.sql import alias, and_all, cast, col, compact_list, concat, func, lit, select, table
+
+SQL_TYPES = {
+    ColumnType.STRING: "VARCHAR",
+    ColumnType.INTEGER: "BIGINT",
+    ColumnType.DECIMAL: "DECIMAL(18, 2)",
+    ColumnType.DOUBLE: "DOUBLE",
+    ColumnType.BOOLEAN: "BOOLEAN",
+    ColumnType.DATE: "DATE",
+    ColumnType.TIMESTAMP: "TIMESTAMP",
+}
+FORMATS = {
+    "email": r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$",
+    "phone": r"^\+?[0-9][0-9 ().-]{5,19}[0-9]$",
+}
+LINEAGE = ("_source_file", "_row_number", "_batch_id", "_ingested_at")
+
+
+def checked_table(feed: str) -> str:
+    return f"checked__{feed}"
+
+
+def valid_table(feed: str) -> str:
+    return f"valid__{feed}"
+
+
+def refkeys_table(feed: str, column: str) -> str:
+    return f"refkeys__{feed}__{column}"
+
+
+def _text(name: str) -> str:
+    return f"__t_{name}"
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    """The queries that check one feed of one batch; built once, run by any engine."""
+
+    contract: Contract
+    query: exp.Select
+    severities: dict[str, Severity]  # rule name -> severity, for every rule a row can fail
+
+
+def plan_checks(
+    contract: Contract,
+    *,
+    drifted_files: list[str],
+    existing_keys: bool,
+) -> CheckPlan:
+    """The query that turns bronze rows of a feed into typed rows with their `_errors` and `_warnings`.
+
+    `existing_keys`: silver already holds this feed, so an append-mode key seen before is a duplicate.
+    """
+    feed = contract.feed
+    severities: dict[str, Severity] = {}
+    raw_columns = contract.column_names
+
+    # 1. Exact duplicates: one row per distinct content within a file, counting the copies.
+    dedup = (
+        select(*[col(c) for c in raw_columns], col("_rescued"), col("_source_file"),
+               alias(exp.Min(this=col("_row_number")), "_row_number"), col("_batch_id"), col("_ingested_at"),
+               alias(exp.Sub(this=exp.Count(this=exp.Star()), expression=lit(1)), "_duplicates"))
+        .from_(table(bronze_table(feed)))
+        .group_by(*[col(c) for c in raw_columns], col("_rescued"), col("_source_file"), col("_batch_id"),
+                  col("_ingested_at"))
+    )
+
+    # 2. Normalised text and typed value of every column.
+    normalised = [alias(_normalise(contract, c), _text(c.name)) for c in contract.columns]
+    norm = select(*normalised, *[col(m) for m in (*META_COLUMNS, "_duplicates")]).from_("dedup")
+    typed_cols = [alias(_typed(c), c.name) for c in contract.columns]
+    typed = select("*", *typed_cols).from_("norm")
+    derived = select("*", *[alias(parse_expression(text), name) for name, text in contract.derived.items()]
+                     ).from_("typed")
+
+    # 3. References: a LEFT JOIN per referenced key set (silver plus this batch's valid parent rows).
+    checked_from = exp.select("*").from_(exp.alias_(exp.to_identifier("derived"), "d"))
+    errors: list[exp.Expression] = []
+    warnings: list[exp.Expression] = []
+    for i, (column, parent, parent_column) in enumerate(contract.references):
+        ref = f"r{i}"
+        checked_from = checked_from.join(
+            exp.alias_(table(refkeys_table(feed, column.name)), ref),
+            on=exp.EQ(this=col(column.name, "d"), expression=col(f"_k{i}", ref)),
+            join_type="left",
+        )
+        name = f"{column.name}.references"
+        severities[name] = Severity.QUARANTINE
+        errors.append(_case(
+            exp.and_(col(column.name).is_(exp.null()).not_(), col(f"_k{i}").is_(exp.null())),
+            name, concat(f"{column.name} ", col(column.name), f" not found in {parent}.{parent_column}"),
+        ))
+    if contract.load.mode is LoadMode.APPEND and existing_keys:
+        checked_from = checked_from.join(
+            exp.alias_(table(refkeys_table(feed, "_self")), "rk"),
+            on=and_all(exp.EQ(this=col(k, "d"), expression=col(f"_pk_{k}", "rk")) for k in contract.primary_key),
+            join_type="left",
+        )
+
+    # 4. Column checks.
+    for column in contract.columns:
+        errors.extend(_column_checks(column, severities))
+    key_null = and_all(col(k).is_(exp.null()) for k in contract.primary_key)
+    if contract.load.mode is LoadMode.APPEND:
+        name = "primary_key.unique"
+        severities[name] = Severity.QUARANTINE
+        first_seen = exp.Window(
+            this=exp.RowNumber(),
+            partition_by=[col(k) for k in contract.primary_key],
+            order=exp.Order(expressions=[exp.Ordered(this=col("_source_file")), exp.Ordered(this=col("_row_number"))]),
+        )
+        repeated = exp.and_(exp.Not(this=exp.paren(key_null)), exp.GT(this=first_seen, expression=lit(1)))
+        if existing_keys:
+            repeated = exp.or_(repeated, col(f"_pk_{contract.primary_key[0]}").is_(exp.null()).not_())
+        errors.append(_case(repeated, name, concat(
+            "primary key ", *_key_text(contract), " was already loaded or appears twice")))
+    if drifted_files:
+        name = "file.schema_drift"
+        severities[name] = Severity.QUARANTINE
+        in_drifted = exp.In(this=col("_source_file"), expressions=[lit(f) for f in drifted_files])
+        errors.append(_case(in_drifted, name, "the file's columns differ from the contract (schema_drift: quarantine)"))
+
+    # 5. Row rules from the contract.
+    for rule in contract.rules:
+        severities[rule.name] = rule.severity
+        failed = exp.Not(this=exp.Coalesce(this=exp.paren(parse_boolean(rule.expr)), expressions=[exp.true()]))
+        entry = _case(failed, rule.name, rule.message or f"fails {rule.expr}")
+        (warnings if rule.severity is Severity.WARN else errors).append(entry)
+
+    checked = select(
+        *[col(c) for c in contract.column_names], *[col(d) for d in contract.derived],
+        *[col(m) for m in (*META_COLUMNS, "_duplicates")],
+        alias(compact_list(errors), "_errors"),
+        alias(compact_list(warnings), "_warnings"),
+    ).from_("checked_from")
+    query = checked.with_("dedup", as_=dedup).with_("norm", as_=norm).with_("typed", as_=typed) \
+        .with_("derived", as_=derived).with_("checked_from", as_=checked_from)
+    return CheckPlan(contract=contract, query=query, severities=severities)
+
+
+def _normalise(contract: Contract, column: Column) -> exp.Expression:
+    """Trimmed text, NULL for the contract's null markers, then case and alias mapping."""
+    trimmed = func("trim", col(column.name))
+    value: exp.Expression = exp.Case(
+        ifs=[exp.If(this=exp.In(this=trimmed.copy(), expressions=[lit(v) for v in contract.null_values]),
+                    true=exp.null())],
+        default=trimmed,
+    )
+    if column.case == "lower":
+        value = exp.Lower(this=value)
+    elif column.case == "upper":
+        value = exp.Upper(this=value)
+    if column.map:
+        value = exp.Case(
+            ifs=[exp.If(this=exp.EQ(this=value.copy(), expression=lit(k)), true=lit(v)) for k, v in column.map.items()],
+            default=value,
+        )
+    return value
+
+
+def _typed(column: Column) -> exp.Expression:
+    text: exp.Expression = col(_text(column.name))
+    if column.type is ColumnType.STRING:
+        return text
+    if column.type is ColumnType.INTEGER:
+        # Exports that went through a spreadsheet or a float column write 1050 as "1050.0".
+        text = exp.RegexpReplace(this=text, expression=lit(r"\.0+$"), replacement=lit(""))
+    elif column.type is ColumnType.TIMESTAMP:
+        text = exp.RegexpReplace(this=text, expression=lit(r"\s*(UTC|Z|\+00:?00)$"), replacement=lit(""))
+    return cast(text, SQL_TYPES[column.type], safe=True)
+
+
+def _column_checks(column: Column, severities: dict[str, Severity]) -> list[exp.Expression]:
+    checks = []
+    text = col(_text(column.name))
+    value = col(column.name)
+    shown = concat("'", text, "'")
+    if column.required:
+        name = f"{column.name}.required"
+        severities[name] = Severity.QUARANTINE
+        checks.append(_case(text.is_(exp.null()), name, f"{column.name} is required but empty"))
+    if column.type is not ColumnType.STRING:
+        name = f"{column.name}.type"
+        severities[name] = Severity.QUARANTINE
+        checks.append(_case(
+            exp.and_(text.is_(exp.null()).not_(), value.is_(exp.null())),
+            name, concat(f"{column.name} ", shown, f" is not a valid {column.type.value}"),
+        ))
+    if column.accepted_values:
+        name = f"{column.name}.accepted_values"
+        severities[name] = Severity.QUARANTINE
+        allowed = ", ".join(column.accepted_values)
+        checks.append(_case(
+            exp.Not(this=exp.In(this=value, expressions=[lit(v) for v in column.accepted_values])),
+            name, concat(f"{column.name} ", shown, f" is not one of {allowed}"),
+        ))
+    if column.format:
+        name = f"{column.name}.format"
+        severities[name] = Severity.QUARANTINE
+        checks.append(_case(
+            exp.Not(this=exp.RegexpLike(this=value, expression=lit(FORMATS[column.format]))),
+            name, concat(f"{column.name} ", shown, f" is not a valid {column.format}"),
+        ))
+    return checks
+
+
+def _case(condition: exp.Expression, rule: str, message: exp.Expression | str) -> exp.Expression:
+    text = message if isinstance(message, exp.Expression) else lit(message)
+    return exp.Case(ifs=[exp.If(this=condition, true=concat(f"{rule}: ", text))])
+
+
+def _key_text(contract: Contract) -> list[exp.Expression | str]:
+    parts: list[exp.Expression | str] = []
+    for i, key in enumerate(contract.primary_key):
+        parts += [", " if i else "", col(key)]
+    return parts
+
+
+__all__ = ["LINEAGE", "SQL_TYPES", "CheckPlan", "checked_table", "plan_checks", "refkeys_table", "valid_table"]

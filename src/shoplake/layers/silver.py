@@ -1,0 +1,223 @@
+"""Silver, part two: run a feed's checks, keep the valid rows, and write silver and quarantine.
+
+Validation of a whole batch happens before anything is written, so a `fail_batch` rule stops the
+batch with no table touched; references resolve against silver plus the batch's own valid rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from shoplake.contracts import Contract, ContractSet, LoadMode, Severity
+from shoplake.engines import Engine, MergeSpec
+from shoplake.engines.base import CURRENT_FLAG, MERGE_KEY_PREFIX, VALID_FROM, VALID_TO
+from shoplake.layers.bronze import META_COLUMNS, bronze_table
+from shoplake.layers.checks import (
+    LINEAGE,
+    SQL_TYPES,
+    CheckPlan,
+    checked_table,
+    plan_checks,
+    refkeys_table,
+    valid_table,
+)
+from shoplake.layers.sql import alias, and_all, cast, col, lit, select, table
+
+SILVER = "silver"
+
+
+@dataclass
+class FileCounts:
+    duplicates: int = 0
+    quarantined: int = 0
+    loaded: int = 0
+
+
+@dataclass
+class FeedResult:
+    """What checking one feed of a batch found."""
+
+    feed: str
+    files: dict[str, FileCounts] = field(default_factory=dict)
+    rule_failures: dict[str, int] = field(default_factory=dict)
+    severities: dict[str, Severity] = field(default_factory=dict)
+
+    @property
+    def fatal(self) -> dict[str, int]:
+        return {r: n for r, n in self.rule_failures.items() if self.severities.get(r) is Severity.FAIL_BATCH}
+
+
+def history_view(feed: str) -> str:
+    return f"{feed}_history"
+
+
+def attach_silver(engine: Engine, contracts: ContractSet, lake: str) -> set[str]:
+    """Expose every silver table as silver.<feed> (current rows of SCD2 feeds) for queries."""
+    present = set()
+    for contract in contracts:
+        path = silver_path(lake, contract.feed)
+        if contract.load.mode is LoadMode.SCD2:
+            if engine.attach_delta(path, SILVER, contract.feed, where=col(CURRENT_FLAG)):
+                engine.attach_delta(path, SILVER, history_view(contract.feed))
+                present.add(contract.feed)
+        elif engine.attach_delta(path, SILVER, contract.feed):
+            present.add(contract.feed)
+    return present
+
+
+def silver_path(lake: str, feed: str) -> str:
+    return f"{lake}/silver/{feed}"
+
+
+def check_feed(
+    engine: Engine,
+    contract: Contract,
+    contracts: ContractSet,
+    *,
+    in_silver: set[str],
+    checked_feeds: set[str],
+    drifted_files: list[str],
+) -> FeedResult:
+    """Check the batch's bronze rows of one feed; leaves `valid__<feed>` for writing and for children."""
+    _prepare_keys(engine, contract, contracts, in_silver=in_silver, checked_feeds=checked_feeds)
+    plan: CheckPlan = plan_checks(
+        contract, drifted_files=drifted_files,
+        existing_keys=contract.load.mode is LoadMode.APPEND and contract.feed in in_silver,
+    )
+    checked = checked_table(contract.feed)
+    engine.create_table(checked, plan.query)
+    ok = exp.EQ(this=exp.ArraySize(this=col("_errors")), expression=lit(0))
+    valid = select(*_silver_columns(contract)).from_(table(checked)).where(ok)
+    if contract.load.mode is not LoadMode.APPEND:
+        valid = valid.qualify(exp.EQ(this=_latest_first(contract), expression=lit(1)))
+    engine.create_table(valid_table(contract.feed), valid)
+
+    result = FeedResult(feed=contract.feed, severities=plan.severities)
+    counts = select(
+        col("_source_file"),
+        exp.Sum(this=col("_duplicates")),
+        exp.Sum(this=exp.If(this=ok.copy(), true=lit(0), false=lit(1))),
+        exp.Sum(this=exp.If(this=ok.copy(), true=lit(1), false=lit(0))),
+    ).from_(table(checked)).group_by(col("_source_file"))
+    for source_file, duplicates, quarantined, loaded in engine.fetch(counts):
+        result.files[source_file] = FileCounts(int(duplicates), int(quarantined), int(loaded))
+    entries = exp.Explode(this=exp.ArrayConcat(this=col("_errors"), expressions=[col("_warnings")]))
+    failures = select(alias(entries, "e")).from_(table(checked)).where(
+        exp.GT(this=exp.Add(this=exp.ArraySize(this=col("_errors")), expression=exp.ArraySize(this=col("_warnings"))),
+               expression=lit(0)))
+    rule = exp.RegexpExtract(this=col("e"), expression=lit("^[^:]+"))
+    per_rule = select(alias(rule, "rule"), exp.Count(this=exp.Star())).from_(
+        exp.alias_(failures.subquery(), "f")).group_by(rule.copy())
+    result.rule_failures = {name: int(n) for name, n in engine.fetch(per_rule)}
+    return result
+
+
+def write_feed(engine: Engine, contract: Contract, lake: str, *, in_silver: bool) -> dict[str, int]:
+    """Write a checked feed: bronze rows, quarantined rows, valid rows merged into silver."""
+    feed = contract.feed
+    versions = {}
+    versions["bronze"] = engine.write_delta(bronze_table(feed), f"{lake}/bronze/{feed}", "append").version
+    quarantined = f"quarantine__{feed}"
+    c, b = "c", "b"
+    failed = exp.GT(this=exp.ArraySize(this=col("_errors", c)), expression=lit(0))
+    x = exp.to_identifier("x")
+    rules = exp.Transform(
+        this=col("_errors", c),
+        expression=exp.Lambda(this=exp.RegexpExtract(this=exp.column(x), expression=lit("^[^:]+")), expressions=[x]),
+    )
+    engine.create_table(quarantined, select(
+        *[col(name, b) for name in (*contract.column_names, *META_COLUMNS)],
+        alias(rules, "_failed_rules"),
+        alias(col("_errors", c), "_errors"),
+    ).from_(exp.alias_(table(checked_table(feed)), c)).join(
+        exp.alias_(table(bronze_table(feed)), b),
+        on=and_all(exp.EQ(this=col(k, c), expression=col(k, b)) for k in ("_source_file", "_row_number")),
+    ).where(failed))
+    versions["quarantine"] = engine.write_delta(quarantined, f"{lake}/quarantine/{feed}", "append").version
+
+    target = silver_path(lake, feed)
+    mode = contract.load.mode
+    if mode is LoadMode.APPEND:
+        versions["silver"] = engine.write_delta(valid_table(feed), target, "append").version
+    elif mode is LoadMode.UPSERT:
+        spec = MergeSpec(mode="upsert", keys=contract.primary_key, sequence=contract.load.sequence)
+        versions["silver"] = engine.merge_delta(valid_table(feed), target, spec).version
+    else:
+        staged = f"scd2__{feed}"
+        engine.create_table(staged, _scd2_changes(contract, in_silver=in_silver))
+        spec = MergeSpec(mode="scd2", keys=contract.primary_key, close_at=VALID_FROM)
+        versions["silver"] = engine.merge_delta(staged, target, spec).version
+    return versions
+
+
+def _prepare_keys(
+    engine: Engine, contract: Contract, contracts: ContractSet, *, in_silver: set[str], checked_feeds: set[str]
+) -> None:
+    for i, (column, parent, parent_column) in enumerate(contract.references):
+        sources: list[exp.Select] = []
+        if parent in in_silver:
+            sources.append(select(alias(col(parent_column), "k")).from_(table(parent, SILVER)))
+        if parent in checked_feeds:
+            sources.append(select(alias(col(parent_column), "k")).from_(table(valid_table(parent))))
+        key_type = SQL_TYPES[contracts[parent].column(parent_column).type]
+        if sources:
+            union: exp.Query = sources[0]
+            for extra in sources[1:]:
+                union = exp.union(union, extra, distinct=False)
+            keys = select(alias(cast(col("k"), key_type), f"_k{i}")).from_(
+                exp.alias_(union.subquery(), "u")).distinct()
+        else:
+            keys = select(alias(cast(exp.null(), key_type), f"_k{i}")).where(exp.false())
+        engine.create_table(refkeys_table(contract.feed, column.name), keys)
+    if contract.load.mode is LoadMode.APPEND and contract.feed in in_silver:
+        engine.create_table(refkeys_table(contract.feed, "_self"), select(
+            *[alias(col(k), f"_pk_{k}") for k in contract.primary_key]).from_(table(contract.feed, SILVER)).distinct())
+
+
+def _silver_columns(contract: Contract) -> list[exp.Expression]:
+    return [col(c) for c in (*contract.column_names, *contract.derived, *LINEAGE)]
+
+
+def _latest_first(contract: Contract) -> exp.Window:
+    """Among versions of one key in a batch, the newest by the sequence column, then by file position."""
+    order = [exp.Ordered(this=col(c), desc=True) for c in ("_source_file", "_row_number")]
+    if contract.load.sequence:
+        order.insert(0, exp.Ordered(this=col(contract.load.sequence), desc=True, nulls_first=False))
+    return exp.Window(
+        this=exp.RowNumber(), partition_by=[col(k) for k in contract.primary_key], order=exp.Order(expressions=order)
+    )
+
+
+def _scd2_changes(contract: Contract, *, in_silver: bool) -> exp.Query:
+    """New versions (merge keys NULL) plus, for keys with a current version, closers (merge keys set)."""
+    feed = contract.feed
+    keys = contract.primary_key
+    seq = contract.load.sequence
+    valid_from: exp.Expression = col(seq, "i") if seq else col("_ingested_at", "i")
+    tracked = contract.load.tracked or tuple(
+        c for c in (*contract.column_names, *contract.derived) if c not in keys and c != seq)
+    columns = [col(c, "i") for c in (*contract.column_names, *contract.derived, *LINEAGE)]
+    version_cols = [alias(valid_from, VALID_FROM), alias(cast(exp.null(), "TIMESTAMP"), VALID_TO),
+                    alias(exp.true(), CURRENT_FLAG)]
+    incoming = exp.alias_(table(valid_table(feed)), "i")
+    if not in_silver:
+        return select(*columns, *version_cols,
+                      *[alias(cast(exp.null(), SQL_TYPES[contract.column(k).type]), MERGE_KEY_PREFIX + k)
+                        for k in keys]).from_(incoming)
+    current = exp.alias_(table(feed, SILVER), "c")
+    same = and_all(exp.NullSafeEQ(this=col(t, "i"), expression=col(t, "c")) for t in tracked)
+    newer = exp.GT(this=valid_from.copy(), expression=col(VALID_FROM, "c"))
+    changed = select(*columns, *version_cols, alias(col(keys[0], "c").is_(exp.null()).not_(), "_has_current")).from_(
+        incoming).join(current, on=and_all(exp.EQ(this=col(k, "i"), expression=col(k, "c")) for k in keys),
+                       join_type="left").where(
+        exp.or_(col(keys[0], "c").is_(exp.null()), exp.and_(exp.Not(this=exp.paren(same)), newer)))
+    inserts = select(*[col(c) for c in (*contract.column_names, *contract.derived, *LINEAGE)],
+                     col(VALID_FROM), col(VALID_TO), col(CURRENT_FLAG),
+                     *[alias(cast(exp.null(), SQL_TYPES[contract.column(k).type]), MERGE_KEY_PREFIX + k)
+                       for k in keys]).from_("changed")
+    closers = select(*[col(c) for c in (*contract.column_names, *contract.derived, *LINEAGE)],
+                     col(VALID_FROM), col(VALID_TO), col(CURRENT_FLAG),
+                     *[alias(col(k), MERGE_KEY_PREFIX + k) for k in keys]).from_("changed").where(col("_has_current"))
+    return exp.union(inserts, closers, distinct=False).with_("changed", as_=changed)
