@@ -1,0 +1,207 @@
+"""The command line: parse options, call the library, show the outcome; exit codes mean something.
+
+0 everything loaded, 1 a batch or file failed, 2 a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shoplake import api
+from shoplake.config import Settings
+from shoplake.errors import ShoplakeError
+from shoplake.pipeline import RunReport
+from shoplake.tables import query_table, top_reasons
+
+app = typer.Typer(help="shoplake: an online shop's file drops in, validated Delta tables and KPIs out.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console(width=None if Console().is_terminal else 160)
+F = TypeVar("F", bound=Callable[..., Any])
+_state = {"debug": False}
+
+
+def handle_errors(command: F) -> F:
+    """One error handler: a plain message and a meaningful exit code; --debug re-raises."""
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ShoplakeError as error:
+            if _state["debug"]:
+                raise
+            console.print(f"[bold red]error:[/] {error}")
+            raise typer.Exit(error.exit_code) from None
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of short messages.")) -> None:
+    _state["debug"] = debug
+
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="Settings file (default: ./shoplake.yml if present).")
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    return api.settings(config, **overrides)
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    with Progress(TextColumn("{task.description:<48}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step[:48], completed=done, total=total)
+        yield update
+
+
+@app.command()
+@handle_errors
+def run(
+    landing: Path = typer.Option(None, help="Folder where files land."),
+    lake: Path = typer.Option(None, help="Folder of the Delta tables."),
+    archive: Path = typer.Option(None, help="Folder for processed/ and failed/ files."),
+    engine: str = typer.Option(None, help="Compute engine (duckdb)."),
+    config: Path = ConfigOpt,
+) -> None:
+    """Load every waiting file: bronze, silver + quarantine, gold."""
+    settings = _settings(config, landing=landing, lake=lake, archive=archive, engine=engine)
+    with progress_bar() as update:
+        report = api.run(settings, progress=update)
+    print_run(report)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def status(config: Path = ConfigOpt, lake: Path = typer.Option(None), limit: int = 30) -> None:
+    """Show the file ledger and recent batches."""
+    settings = _settings(config, lake=lake)
+    state = api.status(settings, limit=limit)
+    batches = Table(title="batches (newest first)")
+    for name in ("batch", "date", "engine", "status", "files", "read", "loaded", "quarantined", "error"):
+        batches.add_column(name)
+    for b in state.batches:
+        batches.add_row(b["batch_id"], str(b["business_date"]), b["engine"], _colour(b["status"]), str(b["files"]),
+                        str(b["rows_read"]), str(b["rows_loaded"]), str(b["rows_quarantined"]), (b["error"] or "")[:60])
+    console.print(batches)
+    files = Table(title="file ledger (newest first)")
+    for name in ("file", "feed", "date", "status", "read", "loaded", "quar.", "dup.", "error / archived to"):
+        files.add_column(name)
+    for f in state.files:
+        files.add_row(Path(f.path).name, f.feed or "-", str(f.business_date), _colour(f.status),
+                      *(str(v) if v is not None else "" for v in
+                        (f.rows_read, f.rows_loaded, f.rows_quarantined, f.rows_duplicate)),
+                      (f.error or f.archived_path or "")[:70])
+    console.print(files)
+
+
+@app.command()
+@handle_errors
+def generate(
+    out: Path = typer.Option(Path("landing"), help="Folder to write the files into."),
+    days: int = typer.Option(2, min=1),
+    scale: float = typer.Option(0.01, min=0.0001, help="1 = 1M orders, 2.5M items, 200k customers a day."),
+    defect_rate: float = typer.Option(0.0, min=0.0, max=0.5, help="Share of rows carrying a realistic defect."),
+    seed: int = typer.Option(42),
+    start: str = typer.Option("2026-01-05", help="First business date (YYYY-MM-DD)."),
+) -> None:
+    """Write realistic sample feeds: one file per feed and day, plus a trigger file per day."""
+    from shoplake.generate import generate as make
+
+    with progress_bar() as update:
+        report = make(out, days=days, scale=scale, defect_rate=defect_rate, seed=seed,
+                      start=date.fromisoformat(start), progress=update)
+    console.print(f"wrote {len(report.files)} files to {out}")
+
+
+@app.command()
+@handle_errors
+def demo(
+    folder: Path = typer.Option(Path("demo"), help="Replaced on each demo: landing/, lake/, archive/ under it."),
+    scale: float = typer.Option(0.01),
+    days: int = typer.Option(2),
+) -> None:
+    """Generate two days of feeds with defects, run them, and show what landed where."""
+    from shoplake.generate import generate as make
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    landing = folder / "landing"
+    console.print(f"[bold]1/2[/] generating {days} days at scale {scale} with 2% defects into {landing}")
+    with progress_bar() as update:
+        make(landing, days=days, scale=scale, defect_rate=0.02, seed=7, progress=update)
+    settings = Settings(landing=landing, lake=folder / "lake", archive=folder / "archive")
+    console.print("[bold]2/2[/] running the pipeline")
+    with progress_bar() as update:
+        report = api.run(settings, progress=update)
+    print_run(report)
+    print_quarantine(settings, report)
+    print_kpis(settings)
+    console.print(f"\ntables: {settings.lake.resolve()}/{{bronze,silver,quarantine,gold}}/<name> (Delta Lake)")
+    console.print(f"archive: {settings.archive_dir.resolve()}   ledger: {settings.state_db_url}")
+    console.print("next: [bold]shoplake status --lake " + str(settings.lake) + "[/]")
+
+
+def print_run(report: RunReport) -> None:
+    table = Table(title="files loaded")
+    for name in ("date", "file", "feed", "status", "read", "loaded", "quarantined", "duplicates", "note"):
+        table.add_column(name, justify="right" if name in ("read", "loaded", "quarantined", "duplicates") else "left")
+    for batch in report.batches:
+        for f in batch.files:
+            table.add_row(str(batch.business_date), f.file, f.feed or "-", _colour(f.status), str(f.rows_read),
+                          str(f.rows_loaded), str(f.rows_quarantined), str(f.rows_duplicate), (f.error or "")[:60])
+    for f in report.skipped_duplicates:
+        table.add_row("", f.file, f.feed or "-", _colour(f.status), "", "", "", "", (f.error or "")[:60])
+    console.print(table)
+    for batch in report.batches:
+        if batch.status != "succeeded":
+            console.print(f"[red]batch {batch.batch_id} failed:[/] {batch.error}")
+    for path in report.unrecognised:
+        console.print(f"[yellow]left in landing (matches no contract):[/] {path}")
+    if report.gold:
+        console.print("gold: " + ", ".join(f"{name} ({rows} rows)" for name, rows in report.gold.items()))
+
+
+def print_quarantine(settings: Settings, report: RunReport) -> None:
+    feeds = sorted({f.feed for b in report.batches for f in b.files if f.feed and f.rows_quarantined})
+    table = Table(title="top quarantine reasons")
+    for name in ("feed", "rule", "rows"):
+        table.add_column(name)
+    for feed in feeds:
+        for rule, n in top_reasons(settings, feed, limit=3):
+            table.add_row(feed, rule, str(n))
+    console.print(table)
+
+
+def print_kpis(settings: Settings) -> None:
+    rows = query_table(settings, "gold", "agg_daily_sales")
+    table = Table(title="headline KPIs (gold.agg_daily_sales)")
+    for name in ("order_date", "orders", "items", "gross_revenue", "net_revenue", "avg order value", "return rate"):
+        table.add_column(name, justify="right")
+    for r in sorted(rows):
+        table.add_row(str(r[0]), f"{r[1]:,}", f"{r[2]:,}", f"{r[3]:,.2f}", f"{r[5]:,.2f}", f"{r[7]:,.2f}", f"{r[8]:.1%}")
+    console.print(table)
+
+
+def _colour(status: str) -> str:
+    return {"loaded": "[green]loaded[/]", "succeeded": "[green]succeeded[/]", "failed": "[red]failed[/]",
+            "duplicate": "[yellow]duplicate[/]"}.get(status, status)
+
+
+if __name__ == "__main__":
+    app()
