@@ -180,7 +180,7 @@ class DuckDBEngine:
         return names
 
     def _reader(self, table: str) -> pa.RecordBatchReader:
-        return self._con.sql(f"SELECT * FROM {_ident(table)}").fetch_record_batch(_BATCH_ROWS)
+        return self._con.sql(f"SELECT * FROM {_ident(table)}").to_arrow_reader(_BATCH_ROWS)
 
 
 def _open(path: str) -> DeltaTable | None:

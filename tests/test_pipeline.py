@@ -1,0 +1,166 @@
+"""End-to-end behaviour of one run on small hand-made files whose every outcome is known."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from shoplake.config import Settings
+from shoplake.landing.ledger import Ledger
+from shoplake.pipeline import RunReport, run
+from shoplake.tables import query_table
+from tests.conftest import FIXTURES, copy_fixture
+
+
+def files_of(report: RunReport) -> dict[str, dict[str, object]]:
+    return {f.file: vars(f) for b in report.batches for f in b.files}
+
+
+def table(settings: Settings, layer: str, name: str) -> list[tuple[object, ...]]:
+    return query_table(settings, layer, name)
+
+
+def test_mini_batch_counts_reasons_and_kpis(workspace: Settings) -> None:
+    copy_fixture("mini", workspace.landing)
+    report = run(workspace)
+    files = files_of(report)
+    expected = {  # read, loaded, quarantined, duplicates
+        "customers_2026_01_05.csv": (3, 2, 1, 0),
+        "products_2026_01_05.csv": (3, 2, 1, 0),
+        "orders_2026_01_05.csv": (6, 2, 3, 1),
+        "order_items_2026_01_05.csv": (5, 3, 2, 0),
+    }
+    for name, (read, loaded, quarantined, duplicates) in expected.items():
+        f = files[name]
+        assert (f["rows_read"], f["rows_loaded"], f["rows_quarantined"], f["rows_duplicate"]) == (
+            read, loaded, quarantined, duplicates), name
+        assert f["status"] == "loaded"
+        assert Path(str(f["archived_to"])).parent == workspace.archive_dir / "processed" / "2026-01-05"
+    assert files["shipping_2026_01_05.csv"]["status"] == "failed"
+    assert "binary" in str(files["shipping_2026_01_05.csv"]["error"])
+    assert not any(workspace.landing.iterdir()), "every file leaves the landing folder"
+
+    # Every failed rule of a row is kept, with the raw values, file and row number.
+    quarantine = {(r[0], r[-5]): r for r in table(workspace, "quarantine", "orders")}
+    order_104 = quarantine[("104", 6)]
+    assert order_104[-2] == ["status.accepted_values", "created_not_in_future"]
+    assert "status 'teleported' is not one of" in order_104[-1][0]
+    assert order_104[2] == "teleported" and order_104[6] == "2099-01-05 11:00:00"
+    items = {r[0]: r for r in table(workspace, "quarantine", "order_items")}
+    assert items["1004"][-2] == ["order_id.references", "sale_price_positive"]
+    assert items["1002"][-2] == ["order_id.references"], "an item of a quarantined order is an orphan too"
+    customers = {r[0]: r for r in table(workspace, "quarantine", "customers")}
+    assert customers["2"][-2] == ["email.format", "phone.format"]
+
+    # Normalisation: "3.0" is customer 3, "Returned" is returned, "usd" is USD.
+    silver_orders = {r[0]: r for r in table(workspace, "silver", "orders")}
+    assert silver_orders[103][2] == "returned" and silver_orders[103][5] == "USD"
+    assert sorted(r[0] for r in table(workspace, "silver", "customers")) == [1, 3]
+
+    daily = table(workspace, "gold", "agg_daily_sales")
+    assert len(daily) == 1
+    _, orders, items_n, gross, returned, net, margin, aov, return_rate = daily[0]
+    assert (orders, items_n) == (2, 3)
+    assert (gross, returned, net, margin) == (Decimal("55.00"), Decimal("15.00"), Decimal("40.00"), Decimal("25.00"))
+    assert aov == pytest.approx(27.5) and return_rate == pytest.approx(0.5)
+
+
+def test_a_file_loaded_before_is_skipped_and_reported(workspace: Settings) -> None:
+    copy_fixture("mini", workspace.landing)
+    run(workspace)
+    before = len(table(workspace, "silver", "orders"))
+    (workspace.landing / "orders_again_2026_01_05.csv").write_bytes(
+        (FIXTURES / "mini" / "orders_2026_01_05.csv").read_bytes())
+    report = run(workspace)
+    assert [f.status for f in report.skipped_duplicates] == ["duplicate"]
+    assert "same content" in str(report.skipped_duplicates[0].error)
+    assert len(table(workspace, "silver", "orders")) == before
+    assert len(table(workspace, "bronze", "orders")) == 6, "bronze did not take the copy either"
+    ledger = Ledger(workspace.state_db_url)
+    statuses = sorted(f.status for f in ledger.file_rows() if f.feed == "orders")
+    ledger.close()
+    assert statuses == ["duplicate", "loaded"]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty"),
+        (b"\x00\x01\x02PK binary", "binary"),
+        ("order_id,customer_id\n1,Müller\n".encode("latin-1").replace(b"order_id", b"\xff\xfeorder_id"), "UTF-8"),
+        (b"100,1,delivered,2,40.00,USD,2026-01-05 09:00:00,2026-01-05 10:00:00\n", "no header"),
+        (b"order_id,customer_id,status\n1,2,created\n3,4,created,extra,fields\n", "cannot be parsed"),
+        (b"order_id,customer_id,status\n1,2,created\n3,4,M\xfcller\n", "cannot be parsed"),
+    ],
+    ids=["empty", "binary", "latin1-header", "no-header", "ragged", "latin1-body"],
+)
+def test_an_unparseable_file_fails_alone(workspace: Settings, content: bytes, reason: str) -> None:
+    copy_fixture("mini", workspace.landing)
+    (workspace.landing / "shipping_2026_01_05.csv").unlink()
+    (workspace.landing / "orders_2026_01_05.csv").write_bytes(content)
+    report = run(workspace)
+    files = files_of(report)
+    assert files["orders_2026_01_05.csv"]["status"] == "failed"
+    assert reason in str(files["orders_2026_01_05.csv"]["error"])
+    assert (workspace.archive_dir / "failed" / "2026-01-05" / "orders_2026_01_05.csv").read_bytes() == content
+    assert files["customers_2026_01_05.csv"]["status"] == "loaded", "the rest of the batch still loads"
+    assert report.batches[0].status == "succeeded"
+
+
+def test_extra_columns_are_rescued_and_missing_ones_read_as_null(workspace: Settings) -> None:
+    (workspace.landing / "products_2026_01_05.csv").write_text(
+        "product_id,sku,name,brand,department,category,cost,retail_price,updated_at,loyalty_points\n"
+        "10,ab-1,Shirt,Acme,Men,Tops,10.00,25.00,2026-01-05 00:00:00,7\n"
+    )
+    run(workspace)
+    bronze = table(workspace, "bronze", "products")
+    assert json.loads(str(bronze[0][10])) == {"loyalty_points": "7"}
+    assert bronze[0][6] is None, "subcategory is absent from the file"
+    assert len(table(workspace, "silver", "products")) == 1
+
+
+def test_upsert_keeps_the_latest_version_and_scd2_keeps_history(workspace: Settings) -> None:
+    copy_fixture("mini", workspace.landing)
+    (workspace.landing / "shipping_2026_01_05.csv").unlink()
+    run(workspace)
+    (workspace.landing / "customers_2026_01_06.csv").write_text(
+        "customer_id,first_name,last_name,email,phone,birth_date,city,country,segment,lifecycle_stage,"
+        "created_at,updated_at\n"
+        "1,Ann,Lee,ann@example.com,+14155550123,1990-01-01,Lyon,FR,consumer,active,2026-01-01 10:00:00,"
+        "2026-01-06 10:00:00\n"
+        "3,Cy,Li,cy@example.com,,2001-05-05,Oslo,NO,home_office,active,2026-01-01 10:00:00,2026-01-06 10:00:00\n"
+    )
+    (workspace.landing / "orders_2026_01_06.csv").write_text(
+        "order_id,customer_id,status,num_items,order_amount,currency,created_at,updated_at\n"
+        "100,1,returned,2,40.00,USD,2026-01-05 09:00:00,2026-01-06 10:00:00\n"
+        "103,3,delivered,1,15.00,USD,2026-01-05 11:00:00,2026-01-04 12:00:00\n"
+    )
+    report = run(workspace)
+    assert [b.status for b in report.batches] == ["succeeded"]
+    orders = {r[0]: r[2] for r in table(workspace, "silver", "orders")}
+    assert orders[100] == "returned", "a newer update wins"
+    assert orders[103] == "returned", "an older update does not overwrite a newer row"
+    history = sorted((r[0], r[6], r[-1]) for r in table(workspace, "silver", "customers"))
+    assert history == [(1, "Lyon", True), (1, "Paris", False), (3, "Oslo", True)], \
+        "a change opens a new version, an unchanged row adds none"
+
+
+def test_a_fail_batch_rule_stops_the_batch_before_anything_is_written(workspace: Settings, tmp_path: Path) -> None:
+    contracts = tmp_path / "contracts"
+    contracts.mkdir()
+    pack = Path(__file__).parents[1] / "src/shoplake/contracts/pack/orders.yml"
+    (contracts / "orders.yml").write_text(pack.read_text().replace(
+        "    message: created_at lies in the future", "    message: created_at lies in the future\n"
+        "    severity: fail_batch"))
+    workspace.contracts = [contracts]
+    copy_fixture("mini", workspace.landing)
+    report = run(workspace)
+    batch = report.batches[0]
+    assert batch.status == "failed"
+    assert "orders.created_not_in_future (1 rows)" in str(batch.error)
+    assert table(workspace, "silver", "orders") == []
+    assert sorted(p.name for p in (workspace.archive_dir / "failed" / "2026-01-05").iterdir()) == sorted(
+        p.name for p in (FIXTURES / "mini").iterdir())
