@@ -194,7 +194,9 @@ def print_kpis(settings: Settings) -> None:
     for name in ("order_date", "orders", "items", "gross_revenue", "net_revenue", "avg order value", "return rate"):
         table.add_column(name, justify="right")
     for r in sorted(rows):
-        table.add_row(str(r[0]), f"{r[1]:,}", f"{r[2]:,}", f"{r[3]:,.2f}", f"{r[5]:,.2f}", f"{r[7]:,.2f}", f"{r[8]:.1%}")
+        order_date, orders, items, gross, _, net, _, aov, return_rate = r
+        table.add_row(str(order_date), f"{orders:,}", f"{items:,}", f"{gross:,.2f}", f"{net:,.2f}", f"{aov:,.2f}",
+                      f"{return_rate:.1%}")
     console.print(table)
 
 

@@ -149,7 +149,8 @@ def _run_batch(
         try:
             layout = bronze.sniff(landed.path, contract)
             file_outcome.rows_read = bronze.load_file(
-                engine, contract, landed.path, layout, source_file=landed.relative, batch_id=batch_id, ingested_at=started,
+                engine, contract, landed.path, layout, source_file=landed.relative, batch_id=batch_id,
+                ingested_at=started,
                 first=landed.feed not in loaded)
         except FileRejected as rejected:
             _fail_file(ledger, settings, ids[landed.path], landed, file_outcome, rejected.reason, batch_id)
@@ -164,7 +165,7 @@ def _run_batch(
         # 2. Silver checks for every feed, parents first, before anything is written.
         in_silver = silver.attach_silver(engine, contracts, lake)
         order = contracts.load_order(set(loaded))
-        results = {}
+        results: dict[str, silver.FeedResult] = {}
         for feed in order:
             results[feed] = silver.check_feed(engine, contracts[feed], contracts, in_silver=in_silver,
                                               checked_feeds=set(results), drifted_files=drifted.get(feed, []))
@@ -174,7 +175,8 @@ def _run_batch(
         fatal = {f"{feed}.{rule}": n for feed, r in results.items() for rule, n in r.fatal.items()}
         for feed, result in results.items():
             outcome.rule_failures[feed] = result.rule_failures
-            ledger.record_rules(batch_id, feed, result.rule_failures, {k: v.value for k, v in result.severities.items()})
+            severities = {rule: severity.value for rule, severity in result.severities.items()}
+            ledger.record_rules(batch_id, feed, result.rule_failures, severities)
         if fatal:
             raise BatchFailed("fail_batch rule(s) failed: " + ", ".join(f"{r} ({n} rows)" for r, n in fatal.items()),
                               hint="fix the data or the contract, then `shoplake reprocess` the batch")
@@ -183,7 +185,8 @@ def _run_batch(
             silver.write_feed(engine, contracts[feed], lake, in_silver=feed in in_silver)
             for name, counts in results[feed].files.items():
                 f = by_name[name]
-                f.rows_duplicate, f.rows_quarantined, f.rows_loaded = counts.duplicates, counts.quarantined, counts.loaded
+                f.rows_duplicate, f.rows_quarantined = counts.duplicates, counts.quarantined
+                f.rows_loaded = counts.loaded
             done += 1
             if progress:
                 progress(f"{business_date} write {feed}", done, steps)

@@ -22,7 +22,7 @@ class ExpressionProblem(ValueError):
     """An expression a user wrote is not acceptable; the message says why."""
 
 
-def parse_expression(text: str) -> exp.Expression:
+def parse_expression(text: str) -> exp.Expr:
     """Parse one SQL expression (no statements, no queries)."""
     if not isinstance(text, str) or not text.strip():
         raise ExpressionProblem("empty expression")
@@ -40,7 +40,7 @@ def parse_expression(text: str) -> exp.Expression:
     return node
 
 
-def parse_boolean(text: str) -> exp.Expression:
+def parse_boolean(text: str) -> exp.Expr:
     """Parse a row rule: one expression whose value is true, false or NULL."""
     node = parse_expression(text)
     inner = node.unnest() if isinstance(node, exp.Paren) else node
@@ -49,11 +49,11 @@ def parse_boolean(text: str) -> exp.Expression:
     return node
 
 
-def column_names(node: exp.Expression) -> set[str]:
+def column_names(node: exp.Expr) -> set[str]:
     return {column.name for column in node.find_all(exp.Column)}
 
 
-def _is_boolean(node: exp.Expression) -> bool:
+def _is_boolean(node: exp.Expr) -> bool:
     if isinstance(node, (exp.Predicate, exp.Connector, exp.Not, exp.Boolean)):
         return True
     if isinstance(node, exp.Paren):

@@ -108,9 +108,9 @@ def _check_columns(contract: Contract) -> None:
     load = contract.load
     if load.sequence and load.sequence not in known:
         raise ContractError(source, f"load.sequence names unknown column {load.sequence!r}")
-    for column in load.tracked:
-        if column not in known:
-            raise ContractError(source, f"load.tracked names unknown column {column!r}")
+    for tracked in load.tracked:
+        if tracked not in known:
+            raise ContractError(source, f"load.tracked names unknown column {tracked!r}")
     if load.tracked and load.mode is not LoadMode.SCD2:
         raise ContractError(source, "load.tracked only applies to mode scd2")
     for column in contract.columns:

@@ -86,7 +86,7 @@ class Engine(Protocol):
 
     def drop(self, table: str) -> None: ...
 
-    def attach_delta(self, path: str, schema: str, name: str, where: exp.Expression | None = None) -> bool:
+    def attach_delta(self, path: str, schema: str, name: str, where: exp.Expr | None = None) -> bool:
         """Expose a Delta table as `schema.name` for queries; False when there is no table yet."""
         ...
 

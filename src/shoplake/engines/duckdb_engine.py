@@ -89,7 +89,7 @@ class DuckDBEngine:
         self._run(f"DROP VIEW IF EXISTS {_ident(table)}")
 
     # -- Delta tables ------------------------------------------------------------------------------
-    def attach_delta(self, path: str, schema: str, name: str, where: exp.Expression | None = None) -> bool:
+    def attach_delta(self, path: str, schema: str, name: str, where: exp.Expr | None = None) -> bool:
         table = _open(path)
         self._run(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
         view = f"{_ident(schema)}.{_ident(name)}"
@@ -160,7 +160,7 @@ class DuckDBEngine:
         self._con.close()
 
     # -- helpers -----------------------------------------------------------------------------------
-    def _sql(self, query: exp.Expression) -> str:
+    def _sql(self, query: exp.Expr) -> str:
         return query.sql(dialect="duckdb")
 
     def _run(self, sql: str) -> None:

@@ -107,11 +107,11 @@ def load_file(
     except EngineError as error:
         raise FileRejected(str(path), f"cannot be parsed as CSV: {error.message}") from None
     by_column = {target: source for source, target in layout.matched.items()}
-    projection: list[exp.Expression] = [
+    projection: list[exp.Expr] = [
         alias(col(c.name) if c.name in by_column else cast(exp.null(), "VARCHAR"), c.name) for c in contract.columns
     ]
     rescued = [(name, col(f"_extra_{layout.header.index(name)}")) for name in layout.extra]
-    rescued_json: exp.Expression = (
+    rescued_json: exp.Expr = (
         exp.JSONObject(expressions=[exp.JSONKeyValue(this=lit(k), expression=v) for k, v in rescued])
         if rescued else exp.null()
     )

@@ -90,8 +90,8 @@ def plan_checks(
 
     # 3. References: a LEFT JOIN per referenced key set (silver plus this batch's valid parent rows).
     checked_from = exp.select("*").from_(exp.alias_(exp.to_identifier("derived"), "d"))
-    errors: list[exp.Expression] = []
-    warnings: list[exp.Expression] = []
+    errors: list[exp.Expr] = []
+    warnings: list[exp.Expr] = []
     for i, (column, parent, parent_column) in enumerate(contract.references):
         ref = f"r{i}"
         checked_from = checked_from.join(
@@ -153,10 +153,10 @@ def plan_checks(
     return CheckPlan(contract=contract, query=query, severities=severities)
 
 
-def _normalise(contract: Contract, column: Column) -> exp.Expression:
+def _normalise(contract: Contract, column: Column) -> exp.Expr:
     """Trimmed text, NULL for the contract's null markers, then case and alias mapping."""
     trimmed = func("trim", col(column.name))
-    value: exp.Expression = exp.Case(
+    value: exp.Expr = exp.Case(
         ifs=[exp.If(this=exp.In(this=trimmed.copy(), expressions=[lit(v) for v in contract.null_values]),
                     true=exp.null())],
         default=trimmed,
@@ -173,8 +173,8 @@ def _normalise(contract: Contract, column: Column) -> exp.Expression:
     return value
 
 
-def _typed(column: Column) -> exp.Expression:
-    text: exp.Expression = col(_text(column.name))
+def _typed(column: Column) -> exp.Expr:
+    text: exp.Expr = col(_text(column.name))
     if column.type is ColumnType.STRING:
         return text
     if column.type is ColumnType.INTEGER:
@@ -185,7 +185,7 @@ def _typed(column: Column) -> exp.Expression:
     return cast(text, SQL_TYPES[column.type], safe=True)
 
 
-def _column_checks(column: Column, severities: dict[str, Severity]) -> list[exp.Expression]:
+def _column_checks(column: Column, severities: dict[str, Severity]) -> list[exp.Expr]:
     checks = []
     text = col(_text(column.name))
     value = col(column.name)
@@ -219,13 +219,13 @@ def _column_checks(column: Column, severities: dict[str, Severity]) -> list[exp.
     return checks
 
 
-def _case(condition: exp.Expression, rule: str, message: exp.Expression | str) -> exp.Expression:
-    text = message if isinstance(message, exp.Expression) else lit(message)
+def _case(condition: exp.Expr, rule: str, message: exp.Expr | str) -> exp.Expr:
+    text = message if isinstance(message, exp.Expr) else lit(message)
     return exp.Case(ifs=[exp.If(this=condition, true=concat(f"{rule}: ", text))])
 
 
-def _key_text(contract: Contract) -> list[exp.Expression | str]:
-    parts: list[exp.Expression | str] = []
+def _key_text(contract: Contract) -> list[exp.Expr | str]:
+    parts: list[exp.Expr | str] = []
     for i, key in enumerate(contract.primary_key):
         parts += [", " if i else "", col(key)]
     return parts

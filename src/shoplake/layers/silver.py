@@ -176,7 +176,7 @@ def _prepare_keys(
             *[alias(col(k), f"_pk_{k}") for k in contract.primary_key]).from_(table(contract.feed, SILVER)).distinct())
 
 
-def _silver_columns(contract: Contract) -> list[exp.Expression]:
+def _silver_columns(contract: Contract) -> list[exp.Expr]:
     return [col(c) for c in (*contract.column_names, *contract.derived, *LINEAGE)]
 
 
@@ -195,7 +195,7 @@ def _scd2_changes(contract: Contract, *, in_silver: bool) -> exp.Query:
     feed = contract.feed
     keys = contract.primary_key
     seq = contract.load.sequence
-    valid_from: exp.Expression = col(seq, "i") if seq else col("_ingested_at", "i")
+    valid_from: exp.Expr = col(seq, "i") if seq else col("_ingested_at", "i")
     tracked = contract.load.tracked or tuple(
         c for c in (*contract.column_names, *contract.derived) if c not in keys and c != seq)
     columns = [col(c, "i") for c in (*contract.column_names, *contract.derived, *LINEAGE)]

@@ -17,7 +17,7 @@ def ident(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=True)
 
 
-def lit(value: str | int | float | bool | None) -> exp.Expression:
+def lit(value: str | int | float | bool | None) -> exp.Expr:
     if value is None:
         return exp.null()
     if isinstance(value, bool):
@@ -27,20 +27,20 @@ def lit(value: str | int | float | bool | None) -> exp.Expression:
     return exp.Literal.string(value)
 
 
-def alias(expression: exp.Expression, name: str) -> exp.Alias:
+def alias(expression: exp.Expr, name: str) -> exp.Expr:
     return exp.alias_(expression, ident(name))
 
 
-def cast(expression: exp.Expression, type_sql: str, *, safe: bool = False) -> exp.Expression:
+def cast(expression: exp.Expr, type_sql: str, *, safe: bool = False) -> exp.Expr:
     data_type = exp.DataType.build(type_sql, dialect=DIALECT)
     return exp.TryCast(this=expression, to=data_type) if safe else exp.Cast(this=expression, to=data_type)
 
 
-def func(name: str, *args: exp.Expression) -> exp.Expression:
+def func(name: str, *args: exp.Expr) -> exp.Expr:
     return exp.func(name, *args, dialect=DIALECT)
 
 
-def concat(*parts: exp.Expression | str) -> exp.Expression:
+def concat(*parts: exp.Expr | str) -> exp.Expr:
     """Text concatenation that treats NULL parts as empty, on every engine."""
     return exp.Concat(
         expressions=[lit(p) if isinstance(p, str) else cast(p, "VARCHAR") for p in parts],
@@ -53,16 +53,16 @@ def table(name: str, schema: str | None = None) -> exp.Table:
     return exp.table_(ident(name), db=ident(schema) if schema else None)
 
 
-def select(*columns: exp.Expression | str) -> exp.Select:
+def select(*columns: exp.Expr | str) -> exp.Select:
     return exp.select(*(exp.Star() if c == "*" else c for c in columns))
 
 
-def and_all(conditions: Iterable[exp.Expression]) -> exp.Expression:
+def and_all(conditions: Iterable[exp.Expr]) -> exp.Expr:
     items = list(conditions)
     return exp.and_(*items) if items else exp.true()
 
 
-def compact_list(items: list[exp.Expression]) -> exp.Expression:
+def compact_list(items: list[exp.Expr]) -> exp.Expr:
     """A list of the non-NULL items, e.g. the messages of the checks a row failed."""
     if not items:
         return exp.cast(exp.Array(expressions=[]), exp.DataType.build("VARCHAR[]", dialect=DIALECT))
@@ -73,5 +73,5 @@ def compact_list(items: list[exp.Expression]) -> exp.Expression:
     )
 
 
-def render(expression: exp.Expression) -> str:
+def render(expression: exp.Expr) -> str:
     return expression.sql(dialect=DIALECT)
