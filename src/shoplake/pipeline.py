@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import groupby
@@ -51,6 +53,15 @@ class RunReport:
     unrecognised: list[str] = field(default_factory=list)
     gold: dict[str, int] = field(default_factory=dict)
     lake: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage, summed over batches
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
 
     @property
     def failed(self) -> bool:
@@ -69,7 +80,8 @@ def run(settings: Settings, progress: Progress | None = None) -> RunReport:
     lake = str(settings.lake.resolve())
     report = RunReport(lake=lake)
     try:
-        found = discover(settings.landing, contracts)
+        with report.timed("detect"):
+            found = discover(settings.landing, contracts)
         report.unrecognised = [str(p) for p in found.unrecognised]
         waiting = _skip_duplicates(found.files, ledger, settings, report)
         dates = [(d, list(group)) for d, group in groupby(waiting, key=lambda f: f.business_date)]
@@ -77,12 +89,13 @@ def run(settings: Settings, progress: Progress | None = None) -> RunReport:
             if progress:
                 progress(f"batch {business_date}", i, len(dates))
             report.batches.append(_run_batch(engine, contracts, ledger, settings, lake, business_date, files,
-                                             progress))
+                                             progress, report))
         if any(b.status == "succeeded" for b in report.batches) or not _gold_exists(lake):
             available = silver.attach_silver(engine, contracts, lake)
             if progress:
                 progress("gold models", len(dates), len(dates))
-            report.gold = gold.run_models(engine, models, lake, available)
+            with report.timed("gold"):
+                report.gold = gold.run_models(engine, models, lake, available)
     finally:
         engine.close()
         ledger.close()
@@ -126,6 +139,7 @@ def _run_batch(
     business_date: date,
     files: list[LandedFile],
     progress: Progress | None,
+    report: RunReport,
 ) -> BatchOutcome:
     batch_id = f"{business_date:%Y%m%d}-{uuid.uuid4().hex[:8]}"
     started = L.now()
@@ -147,11 +161,11 @@ def _run_batch(
         outcome.files.append(file_outcome)
         by_name[landed.relative] = file_outcome
         try:
-            layout = bronze.sniff(landed.path, contract)
-            file_outcome.rows_read = bronze.load_file(
-                engine, contract, landed.path, layout, source_file=landed.relative, batch_id=batch_id,
-                ingested_at=started,
-                first=landed.feed not in loaded)
+            with report.timed("read"):
+                layout = bronze.sniff(landed.path, contract)
+                file_outcome.rows_read = bronze.load_file(
+                    engine, contract, landed.path, layout, source_file=landed.relative, batch_id=batch_id,
+                    ingested_at=started, first=landed.feed not in loaded)
         except FileRejected as rejected:
             _fail_file(ledger, settings, ids[landed.path], landed, file_outcome, rejected.reason, batch_id)
             continue
@@ -167,8 +181,9 @@ def _run_batch(
         order = contracts.load_order(set(loaded))
         results: dict[str, silver.FeedResult] = {}
         for feed in order:
-            results[feed] = silver.check_feed(engine, contracts[feed], contracts, in_silver=in_silver,
-                                              checked_feeds=set(results), drifted_files=drifted.get(feed, []))
+            with report.timed("check"):
+                results[feed] = silver.check_feed(engine, contracts[feed], contracts, in_silver=in_silver,
+                                                  checked_feeds=set(results), drifted_files=drifted.get(feed, []))
             done += 1
             if progress:
                 progress(f"{business_date} check {feed}", done, steps)
@@ -182,7 +197,8 @@ def _run_batch(
                               hint="fix the data or the contract, then `shoplake reprocess` the batch")
         # 3. Write bronze, quarantine and silver, parents first.
         for feed in order:
-            silver.write_feed(engine, contracts[feed], lake, in_silver=feed in in_silver)
+            with report.timed("write"):
+                silver.write_feed(engine, contracts[feed], lake, in_silver=feed in in_silver)
             for name, counts in results[feed].files.items():
                 f = by_name[name]
                 f.rows_duplicate, f.rows_quarantined = counts.duplicates, counts.quarantined

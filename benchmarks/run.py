@@ -1,0 +1,94 @@
+"""Times generate, each stage of a run, and peak memory, against the floor of DuckDB alone.
+
+    .venv/bin/python benchmarks/run.py --scale 0.1 --scale 1
+
+The workload is the one of DESIGN.md's table: one business day of orders, order items, customers and
+products (SCALE 1: 1M + 2.5M + 200k + 20k rows) validated, quarantined and loaded, then gold. The floor
+is DuckDB reading the same CSVs and writing each once as Parquet, with no logic. Each measured step runs
+in its own process so its peak memory (max RSS) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+WORKLOAD = ("orders", "order_items", "customers", "products")
+
+
+def child(code: str) -> tuple[float, float, str]:
+    """Run Python code in a fresh process; returns wall seconds, peak RSS in MiB and its stdout."""
+    report_rss = "\nimport resource; print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code + report_rss], capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark step failed:\n{proc.stderr}")
+    lines = proc.stdout.strip().splitlines()
+    rss_kib = int(lines[-1].split()[1])
+    return seconds, rss_kib / 1024, "\n".join(lines[:-1])
+
+
+def measure(scale: float, work: Path) -> dict[str, object]:
+    data = work / f"scale_{scale}"
+    shutil.rmtree(data, ignore_errors=True)
+    generated = data / "generated"
+    gen_s, _, _ = child(
+        "from pathlib import Path; from shoplake.generate import generate; "
+        f"generate(Path({str(generated)!r}), days=1, scale={scale}, defect_rate=0.01, seed=1)"
+    )
+    landing = data / "landing"
+    landing.mkdir()
+    rows = 0
+    for path in sorted(generated.glob("*.csv")):
+        if path.name.rsplit("_", 3)[0] in WORKLOAD:
+            shutil.copy(path, landing / path.name)
+            rows += sum(1 for _ in path.open("rb")) - 1
+    floor_s, floor_mb, _ = child(
+        "import duckdb, glob; con = duckdb.connect(); "
+        f"[con.execute(f\"COPY (SELECT * FROM read_csv('{{p}}', all_varchar=true)) TO '{{p}}.parquet'\") "
+        f"for p in sorted(glob.glob({str(landing / '*.csv')!r}))]"
+    )
+    for parquet in landing.glob("*.parquet"):
+        parquet.unlink()
+    run_s, run_mb, out = child(
+        "import json; from pathlib import Path; from shoplake.config import Settings; "
+        "from shoplake.pipeline import run; "
+        f"r = run(Settings(landing=Path({str(landing)!r}), lake=Path({str(data / 'lake')!r}), "
+        f"archive=Path({str(data / 'archive')!r}))); "
+        "print(json.dumps({'seconds': r.seconds, 'loaded': sum(f.rows_loaded for b in r.batches for f in b.files), "
+        "'quarantined': sum(f.rows_quarantined for b in r.batches for f in b.files), 'failed': r.failed}))"
+    )
+    result = json.loads(out.strip().splitlines()[-1])
+    return {
+        "scale": scale, "rows": rows, "generate_s": gen_s, "floor_s": floor_s, "floor_mb": floor_mb,
+        "run_s": run_s, "run_mb": run_mb, "stages": result["seconds"], "loaded": result["loaded"],
+        "quarantined": result["quarantined"], "ratio": run_s / floor_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, action="append", required=True)
+    parser.add_argument("--work", type=Path, default=HERE / "work")
+    args = parser.parse_args()
+    print("| scale | rows | generate (7 feeds) | floor: DuckDB CSV->Parquet | shoplake run | run / floor "
+          "| stages (detect / read / check / write / gold) | peak RSS run (floor) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for scale in args.scale:
+        m = measure(scale, args.work)
+        stages = m["stages"]
+        assert isinstance(stages, dict)
+        staged = " / ".join(f"{stages.get(k, 0.0):.1f}" for k in ("detect", "read", "check", "write", "gold"))
+        print(f"| {m['scale']} | {m['rows']:,} | {m['generate_s']:.1f} s | {m['floor_s']:.1f} s | {m['run_s']:.1f} s "
+              f"| {m['ratio']:.1f}x | {staged} s | {m['run_mb']:.0f} MiB ({m['floor_mb']:.0f} MiB) |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
