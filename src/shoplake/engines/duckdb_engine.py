@@ -96,10 +96,18 @@ class DuckDBEngine:
         if table is None:
             self._run(f"DROP VIEW IF EXISTS {view}")
             return False
-        source = f"_delta_{next(self._registered)}"
-        self._con.register(source, table.to_pyarrow_dataset())
+        # DuckDB's own Parquet reader on the snapshot's files: parallel, with projection and filter
+        # pushdown, and union_by_name for files written before a column was added.
+        files = table.file_uris()
+        if files:
+            listing = "[" + ", ".join(_literal(f) for f in files) + "]"
+            source = f"read_parquet({listing}, union_by_name=true)"
+        else:
+            empty = f"_delta_{next(self._registered)}"
+            self._con.register(empty, pa.schema(table.schema().to_arrow()).empty_table())
+            source = _ident(empty)
         condition = f" WHERE {where.sql(dialect='duckdb')}" if where is not None else ""
-        self._run(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {_ident(source)}{condition}")
+        self._run(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}{condition}")
         return True
 
     def write_delta(
