@@ -25,15 +25,6 @@ class Capabilities:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class CsvFile:
-    """A landed CSV as the engine read it into a temporary table of text columns."""
-
-    table: str
-    header: list[str]
-    rows: int
-
-
 # Columns of SCD2 silver tables, and the prefix of the merge-key columns a staged SCD2 change carries.
 VALID_FROM = "_valid_from"
 VALID_TO = "_valid_to"
@@ -70,15 +61,19 @@ class WriteResult:
 class Engine(Protocol):
     capabilities: Capabilities
 
-    def read_csv(self, path: str, table: str, columns: list[tuple[str, str]], null_padding: bool = True) -> CsvFile:
-        """Read a CSV whose header is `columns` ((header name, table column name) pairs) as text."""
+    def register_csv(self, path: str, view: str, columns: list[tuple[str, str]]) -> None:
+        """Expose a CSV whose header is `columns` ((header, column name) pairs) as a view of text columns
+        plus `_row_number` (1 = first data row). Reading happens when the view is queried; a file that
+        cannot be parsed raises EngineError then."""
         ...
 
     def create_table(self, table: str, query: exp.Query) -> int:
         """Materialise a query as a temporary table of this run; returns its row count."""
         ...
 
-    def insert(self, table: str, query: exp.Query) -> None: ...
+    def insert(self, table: str, query: exp.Query) -> int:
+        """Append a query's rows to a temporary table; returns the rows added."""
+        ...
 
     def fetch(self, query: exp.Query) -> list[tuple[Any, ...]]:
         """Run a query whose result is small and return its rows."""

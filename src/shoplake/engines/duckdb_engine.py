@@ -17,7 +17,6 @@ from shoplake.engines.base import (
     MERGE_KEY_PREFIX,
     VALID_TO,
     Capabilities,
-    CsvFile,
     MergeSpec,
     WriteResult,
     quoted,
@@ -52,41 +51,39 @@ class DuckDBEngine:
         self._registered = itertools.count()
 
     # -- reading -----------------------------------------------------------------------------------
-    def read_csv(self, path: str, table: str, columns: list[tuple[str, str]], null_padding: bool = True) -> CsvFile:
-        header = [source for source, _ in columns]
-        spec = "{" + ", ".join(f"{_literal(source)}: 'VARCHAR'" for source in header) + "}"
+    def register_csv(self, path: str, view: str, columns: list[tuple[str, str]]) -> None:
+        spec = "{" + ", ".join(f"{_literal(source)}: 'VARCHAR'" for source, _ in columns) + "}"
         select = ", ".join(f"{_ident(source)} AS {_ident(name)}" for source, name in columns)
-        sql = (
-            f"CREATE OR REPLACE TEMP TABLE {_ident(table)} AS "
+        # strict_mode rejects a row with more fields than the header (nothing is silently cut off);
+        # null_padding reads a short row, such as a truncated last line, with its missing fields NULL.
+        self._run(
+            f"CREATE OR REPLACE TEMP VIEW {_ident(view)} AS "
             f"SELECT {select}, CAST(row_number() OVER () AS BIGINT) AS _row_number "
             f"FROM read_csv({_literal(path)}, columns={spec}, header=true, auto_detect=false, "
-            f"delim=',', quote='\"', escape='\"', null_padding={str(null_padding).lower()}, "
-            "strict_mode=true, encoding='utf-8', all_varchar=true)"
+            f"delim=',', quote='\"', escape='\"', null_padding=true, strict_mode=true, encoding='utf-8')"
         )
-        try:
-            self._con.execute(sql).fetchall()
-        except duckdb.Error as error:
-            raise EngineError(_csv_error(error)) from None
-        rows = self._scalar(f"SELECT count(*) FROM {_ident(table)}")
-        return CsvFile(table=table, header=header, rows=rows)
 
     # -- computing ---------------------------------------------------------------------------------
     def create_table(self, table: str, query: exp.Query) -> int:
         self._run(f"CREATE OR REPLACE TEMP TABLE {_ident(table)} AS {self._sql(query)}")
         return self._scalar(f"SELECT count(*) FROM {_ident(table)}")
 
-    def insert(self, table: str, query: exp.Query) -> None:
-        self._run(f"INSERT INTO {_ident(table)} BY NAME {self._sql(query)}")
+    def insert(self, table: str, query: exp.Query) -> int:
+        return self._scalar(f"INSERT INTO {_ident(table)} BY NAME {self._sql(query)}", what="insert")
 
     def fetch(self, query: exp.Query) -> list[tuple[Any, ...]]:
         try:
             return self._con.execute(self._sql(query)).fetchall()
         except duckdb.Error as error:
-            raise EngineError(f"query failed: {error}\n  sql: {self._sql(query)}") from None
+            raise EngineError(_short_error(error), hint=f"the query was: {self._sql(query)[:1500]}") from None
 
     def drop(self, table: str) -> None:
-        self._run(f"DROP TABLE IF EXISTS {_ident(table)}")
-        self._run(f"DROP VIEW IF EXISTS {_ident(table)}")
+        kinds = self._con.execute(
+            "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? AND temporary "
+            "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ? AND temporary", [table, table]
+        ).fetchall()
+        for (kind,) in kinds:
+            self._run(f"DROP {kind} IF EXISTS {_ident(table)}")
 
     # -- Delta tables ------------------------------------------------------------------------------
     def attach_delta(self, path: str, schema: str, name: str, where: exp.Expr | None = None) -> bool:
@@ -131,16 +128,13 @@ class DuckDBEngine:
         target = _open(path)
         if target is None:
             # The first load of a table: nothing to match, so the merge is a plain write.
-            keep = ", ".join(_ident(c) for c in self._columns(table) if not c.startswith(MERGE_KEY_PREFIX))
-            self._run(f"CREATE OR REPLACE TEMP TABLE {_ident(table + '__first')} AS SELECT {keep} "
-                      f"FROM {_ident(table)}")
-            return self.write_delta(table + "__first", path, "overwrite")
+            return self.write_delta(table, path, "overwrite")
         if rows == 0:
             return WriteResult(rows=0, version=target.version())
         columns = [c for c in self._columns(table) if not c.startswith(MERGE_KEY_PREFIX)]
         if spec.mode == "upsert":
             predicate = " AND ".join(f"t.{quoted(k)} = s.{quoted(k)}" for k in spec.keys)
-            merger = target.merge(self._reader(table), predicate, "s", "t", merge_schema=True)
+            merger = target.merge(self._reader(table, merge_keys=True), predicate, "s", "t", merge_schema=True)
             newer = f"s.{quoted(spec.sequence)} >= t.{quoted(spec.sequence)} OR t.{quoted(spec.sequence)} IS NULL" \
                 if spec.sequence else None
             merger = merger.when_matched_update_all(predicate=newer).when_not_matched_insert_all()
@@ -150,7 +144,7 @@ class DuckDBEngine:
             predicate = " AND ".join(
                 f"t.{quoted(k)} = s.{quoted(MERGE_KEY_PREFIX + k)}" for k in spec.keys
             ) + f" AND t.{quoted(CURRENT_FLAG)}"
-            merger = target.merge(self._reader(table), predicate, "s", "t", merge_schema=True)
+            merger = target.merge(self._reader(table, merge_keys=True), predicate, "s", "t", merge_schema=True)
             merger = merger.when_matched_update(
                 {quoted(VALID_TO): f"s.{quoted(spec.close_at or VALID_TO)}", quoted(CURRENT_FLAG): "false"}
             ).when_not_matched_insert(
@@ -175,10 +169,13 @@ class DuckDBEngine:
         try:
             self._con.execute(sql).fetchall()
         except duckdb.Error as error:
-            raise EngineError(f"query failed: {error}\n  sql: {sql[:2000]}") from None
+            raise EngineError(_short_error(error), hint=f"the statement was: {sql[:1500]}") from None
 
-    def _scalar(self, sql: str) -> int:
-        rows = self._con.execute(sql).fetchall()
+    def _scalar(self, sql: str, what: str = "query") -> int:
+        try:
+            rows = self._con.execute(sql).fetchall()
+        except duckdb.Error as error:
+            raise EngineError(f"{what} failed: {_short_error(error)}") from None
         return int(rows[0][0]) if rows else 0
 
     def _columns(self, table: str) -> list[str]:
@@ -187,8 +184,10 @@ class DuckDBEngine:
         result.fetchall()
         return names
 
-    def _reader(self, table: str) -> pa.RecordBatchReader:
-        return self._con.sql(f"SELECT * FROM {_ident(table)}").to_arrow_reader(_BATCH_ROWS)
+    def _reader(self, table: str, *, merge_keys: bool = False) -> pa.RecordBatchReader:
+        """The table's rows as an Arrow stream; merge-key columns only for a merge (they are not data)."""
+        keep = ", ".join(_ident(c) for c in self._columns(table) if merge_keys or not c.startswith(MERGE_KEY_PREFIX))
+        return self._con.sql(f"SELECT {keep} FROM {_ident(table)}").to_arrow_reader(_BATCH_ROWS)
 
 
 def _open(path: str) -> DeltaTable | None:
@@ -210,7 +209,7 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _csv_error(error: Exception) -> str:
+def _short_error(error: Exception) -> str:
     lines = [line for line in str(error).splitlines() if line.strip()]
     keep = [line for line in lines if not line.startswith(("Possible", "*", "  file=", "Consider"))]
     return " | ".join(keep[:3]).replace("Invalid Input Error: ", "")

@@ -102,10 +102,7 @@ def load_file(
     """Read one file into the batch's bronze table for its feed; returns the rows read."""
     staged = f"csv__{contract.feed}"
     columns = [(name, layout.matched.get(name, f"_extra_{i}")) for i, name in enumerate(layout.header)]
-    try:
-        csv_file = engine.read_csv(str(path), staged, columns)
-    except EngineError as error:
-        raise FileRejected(str(path), f"cannot be parsed as CSV: {error.message}") from None
+    engine.register_csv(str(path), staged, columns)
     by_column = {target: source for source, target in layout.matched.items()}
     projection: list[exp.Expr] = [
         alias(col(c.name) if c.name in by_column else cast(exp.null(), "VARCHAR"), c.name) for c in contract.columns
@@ -123,9 +120,13 @@ def load_file(
         alias(cast(lit(ingested_at.isoformat(sep=" ")), "TIMESTAMP"), "_ingested_at"),
     ]
     query = select(*projection).from_(table(staged))
-    if first:
-        engine.create_table(bronze_table(contract.feed), query)
-    else:
-        engine.insert(bronze_table(contract.feed), query)
-    engine.drop(staged)
-    return csv_file.rows
+    try:
+        if first:
+            rows = engine.create_table(bronze_table(contract.feed), query)
+        else:
+            rows = engine.insert(bronze_table(contract.feed), query)
+    except EngineError as error:
+        raise FileRejected(str(path), f"cannot be parsed as CSV: {error.message}") from None
+    finally:
+        engine.drop(staged)
+    return rows

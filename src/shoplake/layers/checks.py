@@ -1,7 +1,7 @@
 """Silver, part one: cast, normalise, de-duplicate and check a feed's bronze rows in one set-based query.
 
 Every check a row can fail becomes a CASE expression that yields "<rule>: <message>" or NULL; the row's
-`_errors` list keeps every one it failed, so the quarantine shows all reasons at once, not the first.
+`_errors` list keeps every one it failed (NULL when none), so the quarantine shows all reasons at once.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlglot import exp
 from shoplake.contracts import Column, ColumnType, Contract, LoadMode, Severity
 from shoplake.contracts.expressions import parse_boolean, parse_expression
 from shoplake.layers.bronze import META_COLUMNS, bronze_table
-from shoplake.layers.sql import alias, and_all, cast, col, compact_list, concat, func, lit, select, table
+from shoplake.layers.sql import alias, and_all, cast, col, failures_list, concat, func, lit, select, table
 
 SQL_TYPES = {
     ColumnType.STRING: "VARCHAR",
@@ -70,15 +70,25 @@ def plan_checks(
     severities: dict[str, Severity] = {}
     raw_columns = contract.column_names
 
-    # 1. Exact duplicates: one row per distinct content within a file, counting the copies.
-    dedup = (
-        select(*[col(c) for c in raw_columns], col("_rescued"), col("_source_file"),
-               alias(exp.Min(this=col("_row_number")), "_row_number"), col("_batch_id"), col("_ingested_at"),
+    # 1. Exact duplicates: one row per distinct content within a file, counting the copies. Copies share
+    # their key text, so only rows whose key text repeats are grouped on every column; the rest pass.
+    bronze = table(bronze_table(feed))
+    keys = [col(k) for k in contract.primary_key] + [col("_source_file")]
+    repeated = select(*keys).from_(bronze.copy()).group_by(*keys).having(
+        exp.GT(this=exp.Count(this=exp.Star()), expression=lit(1)))
+    same_key = and_all(exp.NullSafeEQ(this=col(k.name, "b"), expression=col(k.name, "r")) for k in keys)
+    bronze_b = exp.alias_(bronze.copy(), "b")
+    singles = select(*[col(c, "b") for c in (*raw_columns, *META_COLUMNS)], alias(lit(0), "_duplicates")).from_(
+        bronze_b).join(exp.alias_(exp.to_identifier("repeated"), "r"), on=same_key, join_type="anti")
+    grouped = [col(c, "b") for c in (*raw_columns, "_rescued", "_source_file", "_batch_id", "_ingested_at")]
+    copies = (
+        select(*grouped[:-2], alias(exp.Min(this=col("_row_number", "b")), "_row_number"), *grouped[-2:],
                alias(exp.Sub(this=exp.Count(this=exp.Star()), expression=lit(1)), "_duplicates"))
-        .from_(table(bronze_table(feed)))
-        .group_by(*[col(c) for c in raw_columns], col("_rescued"), col("_source_file"), col("_batch_id"),
-                  col("_ingested_at"))
+        .from_(bronze_b.copy())
+        .join(exp.alias_(exp.to_identifier("repeated"), "r"), on=same_key.copy(), join_type="semi")
+        .group_by(*grouped)
     )
+    dedup = exp.union(singles, copies, distinct=False)
 
     # 2. Normalised text and typed value of every column.
     normalised = [alias(_normalise(contract, c), _text(c.name)) for c in contract.columns]
@@ -90,8 +100,8 @@ def plan_checks(
 
     # 3. References: a LEFT JOIN per referenced key set (silver plus this batch's valid parent rows).
     checked_from = exp.select("*").from_(exp.alias_(exp.to_identifier("derived"), "d"))
-    errors: list[exp.Expr] = []
-    warnings: list[exp.Expr] = []
+    errors: list[exp.Case] = []
+    warnings: list[exp.Case] = []
     for i, (column, parent, parent_column) in enumerate(contract.references):
         ref = f"r{i}"
         checked_from = checked_from.join(
@@ -114,7 +124,7 @@ def plan_checks(
 
     # 4. Column checks.
     for column in contract.columns:
-        errors.extend(_column_checks(column, severities))
+        errors.extend(_column_checks(column, severities, is_key=column.name in contract.primary_key))
     key_null = and_all(col(k).is_(exp.null()) for k in contract.primary_key)
     if contract.load.mode is LoadMode.APPEND:
         name = "primary_key.unique"
@@ -145,10 +155,10 @@ def plan_checks(
     checked = select(
         *[col(c) for c in contract.column_names], *[col(d) for d in contract.derived],
         *[col(m) for m in (*META_COLUMNS, "_duplicates")],
-        alias(compact_list(errors), "_errors"),
-        alias(compact_list(warnings), "_warnings"),
+        alias(failures_list(errors), "_errors"),
+        alias(failures_list(warnings), "_warnings"),
     ).from_("checked_from")
-    query = checked.with_("dedup", as_=dedup).with_("norm", as_=norm).with_("typed", as_=typed) \
+    query = checked.with_("repeated", as_=repeated).with_("dedup", as_=dedup).with_("norm", as_=norm).with_("typed", as_=typed) \
         .with_("derived", as_=derived).with_("checked_from", as_=checked_from)
     return CheckPlan(contract=contract, query=query, severities=severities)
 
@@ -156,7 +166,7 @@ def plan_checks(
 def _normalise(contract: Contract, column: Column) -> exp.Expr:
     """Trimmed text, NULL for the contract's null markers, then case and alias mapping."""
     trimmed = func("trim", col(column.name))
-    value: exp.Expr = exp.Case(
+    value: exp.Expr = exp.Nullif(this=trimmed, expression=lit("")) if contract.null_values == ("",) else exp.Case(
         ifs=[exp.If(this=exp.In(this=trimmed.copy(), expressions=[lit(v) for v in contract.null_values]),
                     true=exp.null())],
         default=trimmed,
@@ -178,19 +188,26 @@ def _typed(column: Column) -> exp.Expr:
     if column.type is ColumnType.STRING:
         return text
     if column.type is ColumnType.INTEGER:
-        # Exports that went through a spreadsheet or a float column write 1050 as "1050.0".
-        text = exp.RegexpReplace(this=text, expression=lit(r"\.0+$"), replacement=lit(""))
-    elif column.type is ColumnType.TIMESTAMP:
-        text = exp.RegexpReplace(this=text, expression=lit(r"\s*(UTC|Z|\+00:?00)$"), replacement=lit(""))
+        # Exports that went through a spreadsheet or a float column write 1050 as "1050.0"; that is
+        # 1050, but "1050.7" is no integer: a value counts only if it reads the same as a double.
+        whole = cast(text, "BIGINT", safe=True)
+        return exp.Case(ifs=[exp.If(
+            this=exp.EQ(this=cast(whole.copy(), "DOUBLE"), expression=cast(text.copy(), "DOUBLE", safe=True)),
+            true=whole,
+        )])
+    if column.type is ColumnType.TIMESTAMP:
+        # A trailing " UTC" or "Z" (TheLook, ISO exports) names the zone timestamps are kept in anyway.
+        plain = exp.RegexpReplace(this=text.copy(), expression=lit(r"\s*(UTC|Z|\+00:?00)$"), replacement=lit(""))
+        return exp.Coalesce(this=cast(text, "TIMESTAMP", safe=True), expressions=[cast(plain, "TIMESTAMP", safe=True)])
     return cast(text, SQL_TYPES[column.type], safe=True)
 
 
-def _column_checks(column: Column, severities: dict[str, Severity]) -> list[exp.Expr]:
+def _column_checks(column: Column, severities: dict[str, Severity], *, is_key: bool) -> list[exp.Case]:
     checks = []
     text = col(_text(column.name))
     value = col(column.name)
     shown = concat("'", text, "'")
-    if column.required:
+    if column.required or is_key:
         name = f"{column.name}.required"
         severities[name] = Severity.QUARANTINE
         checks.append(_case(text.is_(exp.null()), name, f"{column.name} is required but empty"))
@@ -219,7 +236,7 @@ def _column_checks(column: Column, severities: dict[str, Severity]) -> list[exp.
     return checks
 
 
-def _case(condition: exp.Expr, rule: str, message: exp.Expr | str) -> exp.Expr:
+def _case(condition: exp.Expr, rule: str, message: exp.Expr | str) -> exp.Case:
     text = message if isinstance(message, exp.Expr) else lit(message)
     return exp.Case(ifs=[exp.If(this=condition, true=concat(f"{rule}: ", text))])
 

@@ -88,11 +88,8 @@ def check_feed(
     )
     checked = checked_table(contract.feed)
     engine.create_table(checked, plan.query)
-    ok = exp.EQ(this=exp.ArraySize(this=col("_errors")), expression=lit(0))
-    valid = select(*_silver_columns(contract)).from_(table(checked)).where(ok)
-    if contract.load.mode is not LoadMode.APPEND:
-        valid = valid.qualify(exp.EQ(this=_latest_first(contract), expression=lit(1)))
-    engine.create_table(valid_table(contract.feed), valid)
+    ok = col("_errors").is_(exp.null())
+    engine.create_table(valid_table(contract.feed), _valid_rows(contract, checked, ok))
 
     result = FeedResult(feed=contract.feed, severities=plan.severities)
     counts = select(
@@ -103,10 +100,9 @@ def check_feed(
     ).from_(table(checked)).group_by(col("_source_file"))
     for source_file, duplicates, quarantined, loaded in engine.fetch(counts):
         result.files[source_file] = FileCounts(int(duplicates), int(quarantined), int(loaded))
-    entries = exp.Explode(this=exp.ArrayConcat(this=col("_errors"), expressions=[col("_warnings")]))
-    failures = select(alias(entries, "e")).from_(table(checked)).where(
-        exp.GT(this=exp.Add(this=exp.ArraySize(this=col("_errors")), expression=exp.ArraySize(this=col("_warnings"))),
-               expression=lit(0)))
+    failures = exp.union(*[
+        select(alias(exp.Explode(this=col(name)), "e")).from_(table(checked)).where(col(name).is_(exp.null()).not_())
+        for name in ("_errors", "_warnings")], distinct=False)
     rule = exp.RegexpExtract(this=col("e"), expression=lit("^[^:]+"))
     per_rule = select(alias(rule, "rule"), exp.Count(this=exp.Star())).from_(
         exp.alias_(failures.subquery(), "f")).group_by(rule.copy())
@@ -121,7 +117,7 @@ def write_feed(engine: Engine, contract: Contract, lake: str, *, in_silver: bool
     versions["bronze"] = engine.write_delta(bronze_table(feed), f"{lake}/bronze/{feed}", "append").version
     quarantined = f"quarantine__{feed}"
     c, b = "c", "b"
-    failed = exp.GT(this=exp.ArraySize(this=col("_errors", c)), expression=lit(0))
+    failed = col("_errors", c).is_(exp.null()).not_()
     x = exp.to_identifier("x")
     rules = exp.Transform(
         this=col("_errors", c),
@@ -178,6 +174,28 @@ def _prepare_keys(
 
 def _silver_columns(contract: Contract) -> list[exp.Expr]:
     return [col(c) for c in (*contract.column_names, *contract.derived, *LINEAGE)]
+
+
+def _valid_rows(contract: Contract, checked: str, ok: exp.Expr) -> exp.Query:
+    """Rows that passed every check; for upsert and SCD2 feeds, only the newest version of each key.
+
+    Keys seen once in the batch (nearly all) skip the window; only repeated keys are ranked.
+    """
+    columns = _silver_columns(contract)
+    passed = select(*columns).from_(table(checked)).where(ok)
+    if contract.load.mode is LoadMode.APPEND:
+        return passed
+    keys = [col(k) for k in contract.primary_key]
+    repeated = select(*keys).from_(table(checked)).where(ok.copy()).group_by(*keys).having(
+        exp.GT(this=exp.Count(this=exp.Star()), expression=lit(1)))
+    same_key = and_all(exp.EQ(this=col(k, "v"), expression=col(k, "r")) for k in contract.primary_key)
+    rows = exp.alias_(exp.to_identifier("passed"), "v")
+    once = select(*[col(c.name, "v") for c in columns]).from_(rows).join(
+        exp.alias_(exp.to_identifier("repeated"), "r"), on=same_key, join_type="anti")
+    newest = select(*[col(c.name, "v") for c in columns]).from_(rows.copy()).join(
+        exp.alias_(exp.to_identifier("repeated"), "r"), on=same_key.copy(), join_type="semi").qualify(
+        exp.EQ(this=_latest_first(contract), expression=lit(1)))
+    return exp.union(once, newest, distinct=False).with_("passed", as_=passed).with_("repeated", as_=repeated)
 
 
 def _latest_first(contract: Contract) -> exp.Window:

@@ -62,15 +62,21 @@ def and_all(conditions: Iterable[exp.Expr]) -> exp.Expr:
     return exp.and_(*items) if items else exp.true()
 
 
-def compact_list(items: list[exp.Expr]) -> exp.Expr:
-    """A list of the non-NULL items, e.g. the messages of the checks a row failed."""
-    if not items:
-        return exp.cast(exp.Array(expressions=[]), exp.DataType.build("VARCHAR[]", dialect=DIALECT))
+def failures_list(checks: list[exp.Case]) -> exp.Expr:
+    """The messages of the checks a row failed, or NULL when it failed none.
+
+    Each check is `CASE WHEN <failed> THEN <message> END`. The list is only built for rows that failed
+    something: most rows pass, and a NULL costs nothing where a list per row would.
+    """
+    if not checks:
+        return cast(exp.null(), "VARCHAR[]")
     x = exp.to_identifier("x")
-    return exp.ArrayFilter(
-        this=exp.Array(expressions=items),
+    messages = exp.ArrayFilter(
+        this=exp.Array(expressions=checks),
         expression=exp.Lambda(this=exp.Not(this=exp.Is(this=exp.column(x), expression=exp.null())), expressions=[x]),
     )
+    any_failed = exp.or_(*[check.args["ifs"][0].this.copy() for check in checks])
+    return exp.Case(ifs=[exp.If(this=any_failed, true=messages)])
 
 
 def render(expression: exp.Expr) -> str:
