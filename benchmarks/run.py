@@ -52,7 +52,8 @@ def measure(scale: float, work: Path) -> dict[str, object]:
             rows += sum(1 for _ in path.open("rb")) - 1
     floor_s, floor_mb, _ = child(
         "import duckdb, glob; con = duckdb.connect(); "
-        f"[con.execute(f\"COPY (SELECT * FROM read_csv('{{p}}', all_varchar=true, null_padding=true)) TO '{{p}}.parquet'\") "
+        "[con.execute(f\"COPY (SELECT * FROM read_csv('{p}', all_varchar=true, null_padding=true)) "
+        "TO '{p}.parquet'\") "
         f"for p in sorted(glob.glob({str(landing / '*.csv')!r}))]"
     )
     for parquet in landing.glob("*.parquet"):

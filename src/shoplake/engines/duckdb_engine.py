@@ -44,6 +44,7 @@ class DuckDBEngine:
             "memory_limit": memory_limit,
             "temp_directory": str(temp_dir),
             "preserve_insertion_order": True,  # row numbers are taken in file order
+            "enable_progress_bar": False,  # progress is the caller's to show
         }
         if threads:
             config["threads"] = threads

@@ -13,7 +13,7 @@ from sqlglot import exp
 from shoplake.contracts import Column, ColumnType, Contract, LoadMode, Severity
 from shoplake.contracts.expressions import parse_boolean, parse_expression
 from shoplake.layers.bronze import META_COLUMNS, bronze_table
-from shoplake.layers.sql import alias, and_all, cast, col, failures_list, concat, func, lit, select, table
+from shoplake.layers.sql import alias, and_all, cast, col, concat, failures_list, func, lit, select, table
 
 SQL_TYPES = {
     ColumnType.STRING: "VARCHAR",
@@ -134,10 +134,10 @@ def plan_checks(
             partition_by=[col(k) for k in contract.primary_key],
             order=exp.Order(expressions=[exp.Ordered(this=col("_source_file")), exp.Ordered(this=col("_row_number"))]),
         )
-        repeated = exp.and_(exp.Not(this=exp.paren(key_null)), exp.GT(this=first_seen, expression=lit(1)))
+        seen_before: exp.Expr = exp.and_(exp.Not(this=exp.paren(key_null)), exp.GT(this=first_seen, expression=lit(1)))
         if existing_keys:
-            repeated = exp.or_(repeated, col(f"_pk_{contract.primary_key[0]}").is_(exp.null()).not_())
-        errors.append(_case(repeated, name, concat(
+            seen_before = exp.or_(seen_before, col(f"_pk_{contract.primary_key[0]}").is_(exp.null()).not_())
+        errors.append(_case(seen_before, name, concat(
             "primary key ", *_key_text(contract), " was already loaded or appears twice")))
     if drifted_files:
         name = "file.schema_drift"
@@ -158,8 +158,10 @@ def plan_checks(
         alias(failures_list(errors), "_errors"),
         alias(failures_list(warnings), "_warnings"),
     ).from_("checked_from")
-    query = checked.with_("repeated", as_=repeated).with_("dedup", as_=dedup).with_("norm", as_=norm).with_("typed", as_=typed) \
-        .with_("derived", as_=derived).with_("checked_from", as_=checked_from)
+    query = checked
+    for name, cte in (("repeated", repeated), ("dedup", dedup), ("norm", norm), ("typed", typed),
+                      ("derived", derived), ("checked_from", checked_from)):
+        query = query.with_(name, as_=cte)
     return CheckPlan(contract=contract, query=query, severities=severities)
 
 
