@@ -149,7 +149,7 @@ def demo(
     console.print("[bold]2/2[/] running the pipeline")
     with progress_bar() as update:
         report = api.run(settings, progress=update)
-    print_run(report)
+    print_feeds(report)
     print_quarantine(settings, report)
     print_kpis(settings)
     console.print(f"\ntables: {settings.lake.resolve()}/{{bronze,silver,quarantine,gold}}/<name> (Delta Lake)")
@@ -175,6 +175,26 @@ def print_run(report: RunReport) -> None:
         console.print(f"[yellow]left in landing (matches no contract):[/] {path}")
     if report.gold:
         console.print("gold: " + ", ".join(f"{name} ({rows} rows)" for name, rows in report.gold.items()))
+
+
+def print_feeds(report: RunReport) -> None:
+    totals: dict[str, list[int]] = {}
+    for batch in report.batches:
+        for f in batch.files:
+            row = totals.setdefault(f.feed or "-", [0, 0, 0, 0, 0])
+            for i, n in enumerate((1, f.rows_read, f.rows_loaded, f.rows_quarantined, f.rows_duplicate)):
+                row[i] += n
+    table = Table(title=f"rows per feed ({len(report.batches)} batches)")
+    for name in ("feed", "files", "read", "loaded", "quarantined", "duplicates"):
+        table.add_column(name, justify="left" if name == "feed" else "right")
+    for feed, row in sorted(totals.items()):
+        table.add_row(feed, *(f"{n:,}" for n in row))
+    console.print(table)
+    failed = [f for b in report.batches for f in b.files if f.status != "loaded"]
+    for f in failed:
+        console.print(f"[red]{f.file} {f.status}:[/] {f.error}")
+    if report.gold:
+        console.print("gold: " + ", ".join(f"{name} ({rows:,} rows)" for name, rows in report.gold.items()))
 
 
 def print_quarantine(settings: Settings, report: RunReport) -> None:

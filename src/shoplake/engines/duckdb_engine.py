@@ -44,11 +44,15 @@ class DuckDBEngine:
             "memory_limit": memory_limit,
             "temp_directory": str(temp_dir),
             "preserve_insertion_order": True,  # row numbers are taken in file order
-            "enable_progress_bar": False,  # progress is the caller's to show
         }
         if threads:
             config["threads"] = threads
-        self._con = duckdb.connect(":memory:", config=config)
+        try:
+            self._con = duckdb.connect(":memory:", config=config)
+        except duckdb.Error as error:
+            raise EngineError(f"cannot start DuckDB: {_short_error(error)}",
+                              hint="check memory_limit and threads in shoplake.yml") from None
+        self._run("SET enable_progress_bar = false")  # progress is the caller's to show
         self._registered = itertools.count()
 
     # -- reading -----------------------------------------------------------------------------------
