@@ -71,13 +71,15 @@ def plan_checks(
     raw_columns = contract.column_names
 
     # 1. Exact duplicates: one row per distinct content within a file, counting the copies. Copies share
-    # their key text, so only rows whose key text repeats are grouped on every column; the rest pass.
+    # their key text, so only rows whose key hash repeats are grouped on every column; the rest pass.
+    # A hash collision only sends a few more rows down the exact path, so the result stays exact.
     bronze = table(bronze_table(feed))
-    keys = [col(k) for k in contract.primary_key] + [col("_source_file")]
-    repeated = select(*keys).from_(bronze.copy()).group_by(*keys).having(
+    key_hash = exp.func("hash", *[col(k) for k in contract.primary_key], col("_source_file"))
+    repeated = select(alias(key_hash, "_key_hash")).from_(bronze.copy()).group_by(key_hash.copy()).having(
         exp.GT(this=exp.Count(this=exp.Star()), expression=lit(1)))
-    same_key = and_all(exp.NullSafeEQ(this=col(k.name, "b"), expression=col(k.name, "r")) for k in keys)
-    bronze_b = exp.alias_(bronze.copy(), "b")
+    bronze_b = exp.alias_(
+        select("*", alias(key_hash.copy(), "_key_hash")).from_(bronze.copy()).subquery(), "b")
+    same_key = exp.EQ(this=col("_key_hash", "b"), expression=col("_key_hash", "r"))
     singles = select(*[col(c, "b") for c in (*raw_columns, *META_COLUMNS)], alias(lit(0), "_duplicates")).from_(
         bronze_b).join(exp.alias_(exp.to_identifier("repeated"), "r"), on=same_key, join_type="anti")
     grouped = [col(c, "b") for c in (*raw_columns, "_rescued", "_source_file", "_batch_id", "_ingested_at")]
@@ -167,7 +169,8 @@ def plan_checks(
 
 def _normalise(contract: Contract, column: Column) -> exp.Expr:
     """Trimmed text, NULL for the contract's null markers, then case and alias mapping."""
-    trimmed = func("trim", col(column.name))
+    # Casts to numbers, dates and timestamps ignore surrounding blanks themselves; only text is trimmed.
+    trimmed = func("trim", col(column.name)) if column.type is ColumnType.STRING else col(column.name)
     value: exp.Expr = exp.Nullif(this=trimmed, expression=lit("")) if contract.null_values == ("",) else exp.Case(
         ifs=[exp.If(this=exp.In(this=trimmed.copy(), expressions=[lit(v) for v in contract.null_values]),
                     true=exp.null())],
@@ -193,10 +196,12 @@ def _typed(column: Column) -> exp.Expr:
         # Exports that went through a spreadsheet or a float column write 1050 as "1050.0"; that is
         # 1050, but "1050.7" is no integer: a value counts only if it reads the same as a double.
         whole = cast(text, "BIGINT", safe=True)
-        return exp.Case(ifs=[exp.If(
+        exact = exp.Case(ifs=[exp.If(
             this=exp.EQ(this=cast(whole.copy(), "DOUBLE"), expression=cast(text.copy(), "DOUBLE", safe=True)),
-            true=whole,
+            true=whole.copy(),
         )])
+        has_point = exp.GT(this=exp.StrPosition(this=text.copy(), substr=lit(".")), expression=lit(0))
+        return exp.Case(ifs=[exp.If(this=has_point, true=exact)], default=whole)
     if column.type is ColumnType.TIMESTAMP:
         # A trailing " UTC" or "Z" (TheLook, ISO exports) names the zone timestamps are kept in anyway.
         plain = exp.RegexpReplace(this=text.copy(), expression=lit(r"\s*(UTC|Z|\+00:?00)$"), replacement=lit(""))
