@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from shoplake.engines import ENGINES
 from shoplake.errors import ConfigError
 
 CONFIG_FILE = "shoplake.yml"
@@ -27,14 +28,16 @@ class Settings(BaseModel):
     contracts: list[Path] = []  # project folders whose YAML contracts override or extend the built-in pack
     models: list[Path] = []  # project folders of extra or replacement gold models
     state_url: str | None = None  # SQLAlchemy URL of the operational store; default SQLite in the lake
-    timezone: str = "UTC"
     memory_limit: str = "1GB"
     threads: int | None = None
 
     @field_validator("engine")
     @classmethod
-    def _lower(cls, value: str) -> str:
-        return value.strip().lower()
+    def _known_engine(cls, value: str) -> str:
+        name = value.strip().lower()
+        if name not in ENGINES:
+            raise ValueError(f"unknown engine {value!r} (choose one of: {', '.join(ENGINES)})")
+        return name
 
     @property
     def archive_dir(self) -> Path:
