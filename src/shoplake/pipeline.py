@@ -195,10 +195,12 @@ def _run_batch(
         if fatal:
             raise BatchFailed("fail_batch rule(s) failed: " + ", ".join(f"{r} ({n} rows)" for r, n in fatal.items()),
                               hint="fix the data or the contract, then `shoplake reprocess` the batch")
-        # 3. Write bronze, quarantine and silver, parents first.
+        # 3. Write bronze, quarantine and silver of every feed.
+        with report.timed("write"):
+            jobs = [job for feed in order
+                    for job in silver.stage_writes(engine, contracts[feed], lake, in_silver=feed in in_silver)]
+            engine.write(jobs)
         for feed in order:
-            with report.timed("write"):
-                silver.write_feed(engine, contracts[feed], lake, in_silver=feed in in_silver)
             for name, counts in results[feed].files.items():
                 f = by_name[name]
                 f.rows_duplicate, f.rows_quarantined = counts.duplicates, counts.quarantined

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shoplake.engines.base import Capabilities, Engine, MergeSpec, WriteResult
+from shoplake.engines.base import Capabilities, Engine, MergeSpec, WriteJob, WriteResult
 from shoplake.errors import EngineError
 
 ENGINES = ("duckdb",)
@@ -19,4 +19,4 @@ def open_engine(name: str, *, temp_dir: Path, memory_limit: str = "1GB", threads
     raise EngineError(f"unknown engine {name!r}", hint=f"choose one of: {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "Capabilities", "Engine", "EngineError", "MergeSpec", "WriteResult", "open_engine"]
+__all__ = ["ENGINES", "Capabilities", "Engine", "EngineError", "MergeSpec", "WriteJob", "WriteResult", "open_engine"]

@@ -53,6 +53,16 @@ class MergeSpec:
 
 
 @dataclass(frozen=True)
+class WriteJob:
+    """One staged table of this run to write to one Delta table."""
+
+    table: str
+    path: str
+    mode: Literal["append", "overwrite", "merge"]
+    merge: MergeSpec | None = None
+
+
+@dataclass(frozen=True)
 class WriteResult:
     rows: int
     version: int
@@ -81,18 +91,20 @@ class Engine(Protocol):
 
     def drop(self, table: str) -> None: ...
 
+    def create_view(self, schema: str, name: str, table: str) -> None:
+        """Expose a staged table as `schema.name` for the queries that follow."""
+        ...
+
     def attach_delta(self, path: str, schema: str, name: str, where: exp.Expr | None = None) -> bool:
         """Expose a Delta table as `schema.name` for queries; False when there is no table yet."""
         ...
 
-    def write_delta(
-        self, table: str, path: str, mode: Literal["append", "overwrite"], *, partition_by: list[str] | None = None
-    ) -> WriteResult:
-        """Write a temporary table to a Delta table (created if missing, new columns merged in)."""
-        ...
+    def write(self, jobs: list[WriteJob]) -> list[WriteResult]:
+        """Write staged tables to Delta tables, each job one commit; independent jobs may run at once.
 
-    def merge_delta(self, table: str, path: str, spec: MergeSpec) -> WriteResult:
-        """Merge a temporary table into a Delta table (created from it if missing)."""
+        append and overwrite create a missing table and merge new columns in; merge creates a missing
+        table from the staged rows. Every job is attempted; the first failure is raised after all end.
+        """
         ...
 
     def delta_version(self, path: str) -> int | None: ...

@@ -18,7 +18,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from shoplake.contracts.expressions import DIALECT
-from shoplake.engines import Engine
+from shoplake.engines import Engine, WriteJob
 from shoplake.errors import ModelError
 
 GOLD = "gold"
@@ -118,8 +118,8 @@ def run_models(engine: Engine, models: list[Model], lake: str, available: set[st
         if missing or not model.depends_on <= set(built):
             continue
         staged = f"gold__{model.name}"
-        rows = engine.create_table(staged, model.query)
-        engine.write_delta(staged, gold_path(lake, model.name), "overwrite")
-        engine.attach_delta(gold_path(lake, model.name), GOLD, model.name)
-        built[model.name] = rows
+        built[model.name] = engine.create_table(staged, model.query)
+        # Later models read this one as staged, not back from its Delta files.
+        engine.create_view(GOLD, model.name, staged)
+    engine.write([WriteJob(f"gold__{name}", gold_path(lake, name), "overwrite") for name in built])
     return built

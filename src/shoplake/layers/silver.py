@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from shoplake.contracts import Contract, ContractSet, LoadMode, Severity
-from shoplake.engines import Engine, MergeSpec
+from shoplake.engines import Engine, MergeSpec, WriteJob
 from shoplake.engines.base import CURRENT_FLAG, MERGE_KEY_PREFIX, VALID_FROM, VALID_TO
 from shoplake.layers.bronze import META_COLUMNS, bronze_table
 from shoplake.layers.checks import (
@@ -110,11 +110,10 @@ def check_feed(
     return result
 
 
-def write_feed(engine: Engine, contract: Contract, lake: str, *, in_silver: bool) -> dict[str, int]:
-    """Write a checked feed: bronze rows, quarantined rows, valid rows merged into silver."""
+def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bool) -> list[WriteJob]:
+    """Stage a checked feed's writes: bronze rows, quarantined rows, valid rows into silver."""
     feed = contract.feed
-    versions = {}
-    versions["bronze"] = engine.write_delta(bronze_table(feed), f"{lake}/bronze/{feed}", "append").version
+    jobs = [WriteJob(bronze_table(feed), f"{lake}/bronze/{feed}", "append")]
     quarantined = f"quarantine__{feed}"
     c, b = "c", "b"
     failed = col("_errors", c).is_(exp.null()).not_()
@@ -131,21 +130,21 @@ def write_feed(engine: Engine, contract: Contract, lake: str, *, in_silver: bool
         exp.alias_(table(bronze_table(feed)), b),
         on=and_all(exp.EQ(this=col(k, c), expression=col(k, b)) for k in ("_source_file", "_row_number")),
     ).where(failed))
-    versions["quarantine"] = engine.write_delta(quarantined, f"{lake}/quarantine/{feed}", "append").version
+    jobs.append(WriteJob(quarantined, f"{lake}/quarantine/{feed}", "append"))
 
     target = silver_path(lake, feed)
     mode = contract.load.mode
     if mode is LoadMode.APPEND:
-        versions["silver"] = engine.write_delta(valid_table(feed), target, "append").version
+        jobs.append(WriteJob(valid_table(feed), target, "append"))
     elif mode is LoadMode.UPSERT:
         spec = MergeSpec(mode="upsert", keys=contract.primary_key, sequence=contract.load.sequence)
-        versions["silver"] = engine.merge_delta(valid_table(feed), target, spec).version
+        jobs.append(WriteJob(valid_table(feed), target, "merge", spec))
     else:
         staged = f"scd2__{feed}"
         engine.create_table(staged, _scd2_changes(contract, in_silver=in_silver))
         spec = MergeSpec(mode="scd2", keys=contract.primary_key, close_at=VALID_FROM)
-        versions["silver"] = engine.merge_delta(staged, target, spec).version
-    return versions
+        jobs.append(WriteJob(staged, target, "merge", spec))
+    return jobs
 
 
 def _prepare_keys(
