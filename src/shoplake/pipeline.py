@@ -11,6 +11,8 @@ from datetime import date
 from itertools import groupby
 from pathlib import Path
 
+from sqlglot import exp
+
 from shoplake.config import Settings
 from shoplake.contracts import ContractSet, load_contracts
 from shoplake.engines import Engine, open_engine
@@ -144,12 +146,13 @@ def _run_batch(
     batch_id = f"{business_date:%Y%m%d}-{uuid.uuid4().hex[:8]}"
     started = L.now()
     ledger.start_batch(batch_id, business_date, settings.engine, len(files))
+    engine.clear()
     outcome = BatchOutcome(batch_id, business_date, "running")
     ids = {f.path: ledger.record_file(path=str(f.path), size=f.size, sha256=f.sha256, feed=f.feed,
                                       business_date=business_date, status="pending", batch_id=batch_id)
            for f in files}
     by_name: dict[str, FileOutcome] = {}
-    loaded: dict[str, list[LandedFile]] = {}
+    loaded: dict[str, list[exp.Select]] = {}  # feed -> bronze rows of each of its readable files
     drifted: dict[str, list[str]] = {}
     steps = len(files) + 2 * len(contracts.contracts)
     done = 0
@@ -163,27 +166,32 @@ def _run_batch(
         try:
             with report.timed("read"):
                 layout = bronze.sniff(landed.path, contract)
-                file_outcome.rows_read = bronze.load_file(
+                staged = f"csv__{landed.feed}__{len(loaded.get(landed.feed, []))}"
+                file_outcome.rows_read, rows = bronze.load_file(
                     engine, contract, landed.path, layout, source_file=landed.relative, batch_id=batch_id,
-                    ingested_at=started, first=landed.feed not in loaded)
+                    ingested_at=started, staged=staged)
         except FileRejected as rejected:
             _fail_file(ledger, settings, ids[landed.path], landed, file_outcome, rejected.reason, batch_id)
             continue
-        loaded.setdefault(landed.feed, []).append(landed)
+        loaded.setdefault(landed.feed, []).append(rows)
         if layout.drifted and contract.schema_drift.value == "quarantine":
             drifted.setdefault(landed.feed, []).append(landed.relative)
         done += 1
         if progress:
             progress(f"{business_date} bronze {landed.relative}", done, steps)
     try:
+        for feed, rows_of_files in loaded.items():
+            bronze.define_bronze(engine, feed, rows_of_files)
         # 2. Silver checks for every feed, parents first, before anything is written.
         in_silver = silver.attach_silver(engine, contracts, lake)
         order = contracts.load_order(set(loaded))
         results: dict[str, silver.FeedResult] = {}
         for feed in order:
             with report.timed("check"):
+                referenced = any(parent == feed for child in order for _, parent, _ in contracts[child].references)
                 results[feed] = silver.check_feed(engine, contracts[feed], contracts, in_silver=in_silver,
-                                                  checked_feeds=set(results), drifted_files=drifted.get(feed, []))
+                                                  checked_feeds=set(results), drifted_files=drifted.get(feed, []),
+                                                  referenced=referenced)
             done += 1
             if progress:
                 progress(f"{business_date} check {feed}", done, steps)

@@ -71,18 +71,17 @@ class WriteResult:
 class Engine(Protocol):
     capabilities: Capabilities
 
-    def register_csv(self, path: str, view: str, columns: list[tuple[str, str]]) -> None:
-        """Expose a CSV whose header is `columns` ((header, column name) pairs) as a view of text columns
-        plus `_row_number` (1 = first data row). Reading happens when the view is queried; a file that
-        cannot be parsed raises EngineError then."""
+    def load_csv(self, path: str, table: str, columns: list[tuple[str, str]]) -> int:
+        """Stage a CSV whose header is `columns` ((header, column name) pairs) as a table of text
+        columns plus `_row_number` (1 = first data row); returns its rows. EngineError if unparseable."""
+        ...
+
+    def define_view(self, view: str, query: exp.Query) -> None:
+        """Name a query for the queries that follow (computed when read, not stored)."""
         ...
 
     def create_table(self, table: str, query: exp.Query) -> int:
         """Materialise a query as a temporary table of this run; returns its row count."""
-        ...
-
-    def insert(self, table: str, query: exp.Query) -> int:
-        """Append a query's rows to a temporary table; returns the rows added."""
         ...
 
     def fetch(self, query: exp.Query) -> list[tuple[Any, ...]]:
@@ -90,6 +89,10 @@ class Engine(Protocol):
         ...
 
     def drop(self, table: str) -> None: ...
+
+    def clear(self) -> None:
+        """Drop everything staged so far (between batches)."""
+        ...
 
     def create_view(self, schema: str, name: str, table: str) -> None:
         """Expose a staged table as `schema.name` for the queries that follow."""

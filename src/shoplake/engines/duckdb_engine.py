@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -59,25 +60,37 @@ class DuckDBEngine:
         self._threads = threads
 
     # -- reading -----------------------------------------------------------------------------------
-    def register_csv(self, path: str, view: str, columns: list[tuple[str, str]]) -> None:
+    def load_csv(self, path: str, table: str, columns: list[tuple[str, str]]) -> int:
         spec = "{" + ", ".join(f"{_literal(source)}: 'VARCHAR'" for source, _ in columns) + "}"
         select = ", ".join(f"{_ident(source)} AS {_ident(name)}" for source, name in columns)
+        data = _ident(table + "__rows")
         # strict_mode rejects a row with more fields than the header (nothing is silently cut off);
         # null_padding reads a short row, such as a truncated last line, with its missing fields NULL.
+        # The parallel reader keeps file order (preserve_insertion_order), so a row's rowid is its
+        # position in the file: cheaper than row_number(), which would read the file on one thread.
         self._run(
-            f"CREATE OR REPLACE VIEW {_ident(view)} AS "
-            f"SELECT {select}, CAST(row_number() OVER () AS BIGINT) AS _row_number "
+            f"CREATE OR REPLACE TABLE {data} AS SELECT {select} "
             f"FROM read_csv({_literal(path)}, columns={spec}, header=true, auto_detect=false, "
             f"delim=',', quote='\"', escape='\"', null_padding=true, strict_mode=true, encoding='utf-8')"
         )
+        self._run(f"CREATE OR REPLACE VIEW {_ident(table)} AS SELECT *, rowid + 1 AS _row_number FROM {data}")
+        return self._scalar(f"SELECT count(*) FROM {data}")
+
+    def define_view(self, view: str, query: exp.Query) -> None:
+        self._run(f"CREATE OR REPLACE VIEW {_ident(view)} AS {self._sql(query)}")
+
+    def clear(self) -> None:
+        staged = self._con.execute(
+            "SELECT 'VIEW', view_name FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal "
+            "UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables() WHERE schema_name = 'main'"
+        ).fetchall()
+        for kind, name in sorted(staged, key=lambda s: s[0] != "VIEW"):  # views first: they read tables
+            self._run(f"DROP {kind} IF EXISTS {_ident(name)}")
 
     # -- computing ---------------------------------------------------------------------------------
     def create_table(self, table: str, query: exp.Query) -> int:
         self._run(f"CREATE OR REPLACE TABLE {_ident(table)} AS {self._sql(query)}")
         return self._scalar(f"SELECT count(*) FROM {_ident(table)}")
-
-    def insert(self, table: str, query: exp.Query) -> int:
-        return self._scalar(f"INSERT INTO {_ident(table)} BY NAME {self._sql(query)}", what="insert")
 
     def fetch(self, query: exp.Query) -> list[tuple[Any, ...]]:
         try:
@@ -140,31 +153,37 @@ class DuckDBEngine:
             if con is not self._con:
                 con.close()
 
-    def _write(self, con: duckdb.DuckDBPyConnection, table: str, path: str, mode: str) -> WriteResult:
-        rows = _scalar(con, f"SELECT count(*) FROM {_ident(table)}")
+    def _write(self, con: duckdb.DuckDBPyConnection, table: str, path: str, mode: str,
+               rows: _Rows | None = None) -> WriteResult:
+        rows = rows or _Rows(con, table)
         existing = _open(path)
-        if rows == 0 and existing is not None and mode == "append":
+        if rows.empty and existing is not None and mode == "append":
+            rows.close()
             return WriteResult(rows=0, version=existing.version())
-        write_deltalake(
-            path,
-            _reader(con, table),
-            mode="append" if mode == "append" else "overwrite",
-            schema_mode="merge" if mode == "append" else "overwrite",
-        )
-        return WriteResult(rows=rows, version=_version(path))
+        try:
+            write_deltalake(
+                path,
+                rows.reader(),
+                mode="append" if mode == "append" else "overwrite",
+                schema_mode="merge" if mode == "append" else "overwrite",
+            )
+        finally:
+            rows.close()  # a failed write must not leave the connection with an open result
+        return WriteResult(rows=rows.count, version=_version(path))
 
     def _merge(self, con: duckdb.DuckDBPyConnection, table: str, path: str, spec: MergeSpec) -> WriteResult:
-        rows = _scalar(con, f"SELECT count(*) FROM {_ident(table)}")
         target = _open(path)
         if target is None:
             # The first load of a table: nothing to match, so the merge is a plain write.
             return self._write(con, table, path, "overwrite")
-        if rows == 0:
-            return WriteResult(rows=0, version=target.version())
         columns = [c for c in _columns(con, table) if not c.startswith(MERGE_KEY_PREFIX)]
+        rows = _Rows(con, table, merge_keys=True)
+        if rows.empty:
+            rows.close()
+            return WriteResult(rows=0, version=target.version())
         if spec.mode == "upsert":
             predicate = " AND ".join(f"t.{quoted(k)} = s.{quoted(k)}" for k in spec.keys)
-            merger = target.merge(_reader(con, table, merge_keys=True), predicate, "s", "t", merge_schema=True)
+            merger = target.merge(rows.reader(), predicate, "s", "t", merge_schema=True)
             newer = f"s.{quoted(spec.sequence)} >= t.{quoted(spec.sequence)} OR t.{quoted(spec.sequence)} IS NULL" \
                 if spec.sequence else None
             merger = merger.when_matched_update_all(predicate=newer).when_not_matched_insert_all()
@@ -174,15 +193,18 @@ class DuckDBEngine:
             predicate = " AND ".join(
                 f"t.{quoted(k)} = s.{quoted(MERGE_KEY_PREFIX + k)}" for k in spec.keys
             ) + f" AND t.{quoted(CURRENT_FLAG)}"
-            merger = target.merge(_reader(con, table, merge_keys=True), predicate, "s", "t", merge_schema=True)
+            merger = target.merge(rows.reader(), predicate, "s", "t", merge_schema=True)
             merger = merger.when_matched_update(
                 {quoted(VALID_TO): f"s.{quoted(spec.close_at or VALID_TO)}", quoted(CURRENT_FLAG): "false"}
             ).when_not_matched_insert(
                 {quoted(c): f"s.{quoted(c)}" for c in columns},
                 predicate=" AND ".join(f"s.{quoted(MERGE_KEY_PREFIX + k)} IS NULL" for k in spec.keys),
             )
-        merger.execute()
-        return WriteResult(rows=rows, version=_version(path))
+        try:
+            merger.execute()
+        finally:
+            rows.close()
+        return WriteResult(rows=rows.count, version=_version(path))
 
     def delta_version(self, path: str) -> int | None:
         table = _open(path)
@@ -220,10 +242,37 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return names
 
 
-def _reader(con: duckdb.DuckDBPyConnection, table: str, *, merge_keys: bool = False) -> pa.RecordBatchReader:
-    """The table's rows as an Arrow stream; merge-key columns only for a merge (they are not data)."""
-    keep = ", ".join(_ident(c) for c in _columns(con, table) if merge_keys or not c.startswith(MERGE_KEY_PREFIX))
-    return con.sql(f"SELECT {keep} FROM {_ident(table)}").to_arrow_reader(_BATCH_ROWS)
+class _Rows:
+    """A staged table (or view) read once as an Arrow stream, counted on the way through.
+
+    Merge-key columns are read only for a merge (they are not data). A view is not computed twice
+    just to learn its size: the first batch is read ahead to tell whether there are rows at all.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, *, merge_keys: bool = False) -> None:
+        keep = [_ident(c) for c in _columns(con, table) if merge_keys or not c.startswith(MERGE_KEY_PREFIX)]
+        self._source = con.sql(f"SELECT {', '.join(keep)} FROM {_ident(table)}").to_arrow_reader(_BATCH_ROWS)
+        self._first = next(self._batches(), None)
+        self.count = 0
+
+    @property
+    def empty(self) -> bool:
+        return self._first is None
+
+    def close(self) -> None:
+        self._source.close()
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self._source.schema, self._counted())
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        return (batch for batch in self._source if batch.num_rows)
+
+    def _counted(self) -> Iterator[pa.RecordBatch]:
+        rest = self._batches()
+        for batch in itertools.chain([] if self._first is None else [self._first], rest):
+            self.count += batch.num_rows
+            yield batch
 
 
 def _open(path: str) -> DeltaTable | None:

@@ -97,12 +97,15 @@ def load_file(
     source_file: str,
     batch_id: str,
     ingested_at: datetime,
-    first: bool,
-) -> int:
-    """Read one file into the batch's bronze table for its feed; returns the rows read."""
-    staged = f"csv__{contract.feed}"
+    staged: str,
+) -> tuple[int, exp.Select]:
+    """Read one file into the staged table `staged`; returns the rows read and the file's bronze rows
+    (contract columns as text, unexpected ones as JSON in `_rescued`, and where each row came from)."""
     columns = [(name, layout.matched.get(name, f"_extra_{i}")) for i, name in enumerate(layout.header)]
-    engine.register_csv(str(path), staged, columns)
+    try:
+        rows = engine.load_csv(str(path), staged, columns)
+    except EngineError as error:
+        raise FileRejected(str(path), f"cannot be parsed as CSV: {error.message}") from None
     by_column = {target: source for source, target in layout.matched.items()}
     projection: list[exp.Expr] = [
         alias(col(c.name) if c.name in by_column else cast(exp.null(), "VARCHAR"), c.name) for c in contract.columns
@@ -119,14 +122,12 @@ def load_file(
         alias(lit(batch_id), "_batch_id"),
         alias(cast(lit(ingested_at.isoformat(sep=" ")), "TIMESTAMP"), "_ingested_at"),
     ]
-    query = select(*projection).from_(table(staged))
-    try:
-        if first:
-            rows = engine.create_table(bronze_table(contract.feed), query)
-        else:
-            rows = engine.insert(bronze_table(contract.feed), query)
-    except EngineError as error:
-        raise FileRejected(str(path), f"cannot be parsed as CSV: {error.message}") from None
-    finally:
-        engine.drop(staged)
-    return rows
+    return rows, select(*projection).from_(table(staged))
+
+
+def define_bronze(engine: Engine, feed: str, files: list[exp.Select]) -> None:
+    """The batch's bronze rows of a feed: the union of its files' rows, as a view over the staged files."""
+    query: exp.Query = files[0]
+    for more in files[1:]:
+        query = exp.union(query, more, distinct=False)
+    engine.define_view(bronze_table(feed), query)

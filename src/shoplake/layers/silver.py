@@ -79,8 +79,10 @@ def check_feed(
     in_silver: set[str],
     checked_feeds: set[str],
     drifted_files: list[str],
+    referenced: bool,
 ) -> FeedResult:
-    """Check the batch's bronze rows of one feed; leaves `valid__<feed>` for writing and for children."""
+    """Check the batch's bronze rows of one feed; leaves `valid__<feed>` for writing and, when feeds of
+    this batch reference it (`referenced`), stored for their reference checks."""
     _prepare_keys(engine, contract, contracts, in_silver=in_silver, checked_feeds=checked_feeds)
     plan: CheckPlan = plan_checks(
         contract, drifted_files=drifted_files,
@@ -89,7 +91,11 @@ def check_feed(
     checked = checked_table(contract.feed)
     engine.create_table(checked, plan.query)
     ok = col("_errors").is_(exp.null())
-    engine.create_table(valid_table(contract.feed), _valid_rows(contract, checked, ok))
+    valid = _valid_rows(contract, checked, ok)
+    if referenced:
+        engine.create_table(valid_table(contract.feed), valid)
+    else:
+        engine.define_view(valid_table(contract.feed), valid)  # read once, by its write
 
     result = FeedResult(feed=contract.feed, severities=plan.severities)
     counts = select(
