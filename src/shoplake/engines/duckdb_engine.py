@@ -149,6 +149,10 @@ class DuckDBEngine:
                 assert job.merge is not None, "a merge job needs its MergeSpec"
                 return self._merge(con, job.table, job.path, job.merge)
             return self._write(con, job.table, job.path, job.mode)
+        except EngineError:
+            raise
+        except Exception as error:  # delta-rs and Arrow errors, named with the table they hit
+            raise EngineError(f"writing {job.path} ({job.mode}) failed: {error}") from error
         finally:
             if con is not self._con:
                 con.close()
