@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -154,7 +155,7 @@ def demo(
     print_kpis(settings)
     console.print(f"\ntables: {settings.lake.resolve()}/{{bronze,silver,quarantine,gold}}/<name> (Delta Lake)")
     console.print(f"archive: {settings.archive_dir.resolve()}   ledger: {settings.state_db_url}")
-    console.print("next: [bold]shoplake status --lake " + str(settings.lake) + "[/]")
+    console.print(f"next: [bold]{_self_command()} status --lake {settings.lake}[/]")
 
 
 def print_run(report: RunReport) -> None:
@@ -218,6 +219,17 @@ def print_kpis(settings: Settings) -> None:
         table.add_row(str(order_date), f"{orders:,}", f"{items:,}", f"{gross:,.2f}", f"{net:,.2f}", f"{aov:,.2f}",
                       f"{return_rate:.1%}")
     console.print(table)
+
+
+def _self_command() -> str:
+    """How the user can call this CLI again: `shoplake` when on PATH, else the path they used."""
+    if shutil.which("shoplake"):
+        return "shoplake"
+    used = Path(sys.argv[0])
+    try:
+        return str(used.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(used)
 
 
 def _colour(status: str) -> str:
