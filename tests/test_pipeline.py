@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -164,3 +165,43 @@ def test_a_fail_batch_rule_stops_the_batch_before_anything_is_written(workspace:
     assert table(workspace, "silver", "orders") == []
     assert sorted(p.name for p in (workspace.archive_dir / "failed" / "2026-01-05").iterdir()) == sorted(
         p.name for p in (FIXTURES / "mini").iterdir())
+
+
+def test_awkward_headers_and_quoted_line_breaks_load(workspace: Settings) -> None:
+    (workspace.landing / "customers_2026_01_05.csv").write_text(
+        'customer_id,first_name,first_name,"city",email,created_at,updated_at,\n'
+        '1,Ann,Anne,"Paris\nRive Gauche",ann@example.com,2026-01-01 10:00:00,2026-01-05 10:00:00,\n'
+        '2,Bo,Bob,Rome,bo@example.com,2026-01-01 10:00:00,2026-01-05 10:00:00,x\n'
+    )
+    report = run(workspace)
+    f = files_of(report)["customers_2026_01_05.csv"]
+    assert (f["status"], f["rows_read"], f["rows_loaded"]) == ("loaded", 2, 2), f["error"]
+    bronze = {r[0]: r for r in table(workspace, "bronze", "customers")}
+    assert bronze["1"][6] == "Paris\nRive Gauche"
+    assert json.loads(str(bronze["1"][12])) == {"first_name_3": "Anne", "column_8": None}
+    assert json.loads(str(bronze["2"][12])) == {"first_name_3": "Bob", "column_8": "x"}
+
+
+def test_values_are_read_strictly_and_timestamps_kept_in_utc(workspace: Settings) -> None:
+    for feed in ("customers", "products"):
+        name = f"{feed}_2026_01_05.csv"
+        (workspace.landing / name).write_bytes((FIXTURES / "mini" / name).read_bytes())
+    (workspace.landing / "inventory_2026_01_05.csv").write_text(
+        "snapshot_date,warehouse_id,product_id,quantity_on_hand,quantity_reserved\n"
+        "2026-01-05,WH01,   ,5,\n"  # a blank-only key is empty: required, not a bad integer
+        "2026-01-05,WH02,1.23457E+15,5,1\n"  # a spreadsheet's rounding of a long id
+        "2026-01-05,WH03,10.5,5,1\n"  # not an integer, although a cast would round it
+        "2026-01-05,WH04, 12.0 ,7,  \n"  # product 12, and no reserved quantity
+    )
+    (workspace.landing / "orders_2026_01_05.csv").write_text(
+        "order_id,customer_id,status,num_items,order_amount,currency,created_at,updated_at\n"
+        "1,1,created,1,5.00,USD,2026-01-05T21:30:00-05:00,2026-01-05 10:00:00 Europe/Paris\n"
+    )
+    run(workspace)
+    rules = {r[1]: r[-2] for r in table(workspace, "quarantine", "inventory")}
+    assert rules == {"WH01": ["product_id.required"], "WH02": ["product_id.type"], "WH03": ["product_id.type"]}
+    stock = table(workspace, "silver", "inventory")
+    assert [(r[1], r[2], r[3], r[4]) for r in stock] == [("WH04", 12, 7, None)]
+    order = table(workspace, "silver", "orders")[0]
+    assert (order[6], order[7]) == (datetime(2026, 1, 6, 2, 30), datetime(2026, 1, 5, 9, 0))
+    assert table(workspace, "gold", "fact_sales") == []  # no items; but the day would be 2026-01-06

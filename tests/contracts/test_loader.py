@@ -80,3 +80,17 @@ def test_a_contract_that_is_not_a_mapping_is_rejected(tmp_path: Path) -> None:
     folder = write(tmp_path / "contracts", "- just\n- a list\n")
     with pytest.raises(ContractError, match="a contract is a YAML mapping"):
         load_contracts([folder])
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("  num_items: {type: integer", "  _row_number: {type: integer", "names starting with '_' are kept"),
+        ("  currency: {type: string,", "  currency: {type: string, source: status,", "header 'status' is read by more"),
+    ],
+)
+def test_columns_that_would_clash_inside_the_pipeline_are_rejected(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    with pytest.raises(ContractError, match=expected):
+        load_contracts([orders_with(tmp_path, old, new)])

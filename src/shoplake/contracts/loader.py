@@ -99,9 +99,18 @@ def _check_columns(contract: Contract) -> None:
     source = contract.source
     names = contract.column_names
     known = set(names)
-    for name in names:
+    for name in [*names, *contract.derived]:
         if names.count(name) > 1:
             raise ContractError(source, f"column {name!r} is declared twice")
+        if name.startswith("_"):
+            raise ContractError(source, f"column {name!r}: names starting with '_' are kept for shoplake's own "
+                                "columns (_row_number, _source_file, ...)", hint="rename it; `source:` keeps "
+                                "the file's header as it is")
+    headers = [c.header.lower() for c in contract.columns]
+    for column in contract.columns:
+        if headers.count(column.header.lower()) > 1:
+            raise ContractError(source, f"header {column.header!r} is read by more than one column",
+                                hint="a file column feeds one contract column; use `derived:` for a second one")
     for key in contract.primary_key:
         if key not in known:
             raise ContractError(source, f"primary_key names unknown column {key!r}")

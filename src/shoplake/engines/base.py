@@ -71,9 +71,10 @@ class WriteResult:
 class Engine(Protocol):
     capabilities: Capabilities
 
-    def load_csv(self, path: str, table: str, columns: list[tuple[str, str]]) -> int:
-        """Stage a CSV whose header is `columns` ((header, column name) pairs) as a table of text
-        columns plus `_row_number` (1 = first data row); returns its rows. EngineError if unparseable."""
+    def load_csv(self, path: str, table: str, columns: list[str]) -> int:
+        """Stage a CSV with a header row as a table of text columns named `columns` (by position, the
+        header's own names are not used) plus `_row_number` (1 = first data row); returns its rows.
+        EngineError if it cannot be parsed."""
         ...
 
     def define_view(self, view: str, query: exp.Query) -> None:

@@ -56,23 +56,33 @@ class DuckDBEngine:
             raise EngineError(f"cannot start DuckDB: {_short_error(error)}",
                               hint="check memory_limit and threads in shoplake.yml") from None
         self._run("SET enable_progress_bar = false")  # progress is the caller's to show
+        # Timestamps are UTC throughout; current_timestamp and casts must not depend on the host's zone.
+        self._run("SET TimeZone = 'UTC'")
         self._registered = itertools.count()
         self._threads = threads
 
     # -- reading -----------------------------------------------------------------------------------
-    def load_csv(self, path: str, table: str, columns: list[tuple[str, str]]) -> int:
-        spec = "{" + ", ".join(f"{_literal(source)}: 'VARCHAR'" for source, _ in columns) + "}"
-        select = ", ".join(f"{_ident(source)} AS {_ident(name)}" for source, name in columns)
+    def load_csv(self, path: str, table: str, columns: list[str]) -> int:
+        spec = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns))) + "}"
+        select = ", ".join(f"c{i} AS {_ident(name)}" for i, name in enumerate(columns))
         data = _ident(table + "__rows")
         # strict_mode rejects a row with more fields than the header (nothing is silently cut off);
         # null_padding reads a short row, such as a truncated last line, with its missing fields NULL.
         # The parallel reader keeps file order (preserve_insertion_order), so a row's rowid is its
         # position in the file: cheaper than row_number(), which would read the file on one thread.
-        self._run(
-            f"CREATE OR REPLACE TABLE {data} AS SELECT {select} "
-            f"FROM read_csv({_literal(path)}, columns={spec}, header=true, auto_detect=false, "
-            f"delim=',', quote='\"', escape='\"', null_padding=true, strict_mode=true, encoding='utf-8')"
-        )
+        # It cannot pad rows in files with quoted line breaks; those are read on one thread.
+        for parallel in ("true", "false"):
+            try:
+                self._con.execute(
+                    f"CREATE OR REPLACE TABLE {data} AS SELECT {select} "
+                    f"FROM read_csv({_literal(path)}, columns={spec}, header=true, auto_detect=false, "
+                    f"delim=',', quote='\"', escape='\"', null_padding=true, strict_mode=true, encoding='utf-8', "
+                    f"parallel={parallel})"
+                ).fetchall()
+                break
+            except duckdb.Error as error:
+                if parallel == "false" or "quoted new lines" not in str(error):
+                    raise EngineError(_short_error(error)) from None
         self._run(f"CREATE OR REPLACE VIEW {_ident(table)} AS SELECT *, rowid + 1 AS _row_number FROM {data}")
         return self._scalar(f"SELECT count(*) FROM {data}")
 

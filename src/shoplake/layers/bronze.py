@@ -8,7 +8,7 @@ the rows are added to the batch's bronze table for its feed.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -25,12 +25,16 @@ META_COLUMNS = ("_rescued", "_source_file", "_row_number", "_batch_id", "_ingest
 
 @dataclass(frozen=True)
 class Layout:
-    """How a file's header lines up with its contract."""
+    """How a file's header lines up with its contract, position by position.
 
-    matched: dict[str, str]  # header as written -> contract column
-    extra: list[str]  # header names the contract does not know
+    Header names never reach SQL: the engine reads the file's columns by position, a matched position
+    is named after its contract column, any other one is kept in `_rescued` under its header name.
+    """
+
+    targets: list[str]  # per position: the contract column it feeds, or a staging name of its own
+    matched: dict[str, int]  # contract column -> position in the file
+    extra: list[tuple[int, str]]  # (position, name in _rescued) of columns the contract does not know
     missing: list[str]  # contract columns absent from the file
-    header: list[str] = field(default_factory=list)
 
     @property
     def drifted(self) -> bool:
@@ -39,7 +43,7 @@ class Layout:
     def describe(self) -> str:
         parts = []
         if self.extra:
-            parts.append(f"unexpected column(s) {', '.join(self.extra)}")
+            parts.append(f"unexpected column(s) {', '.join(name for _, name in self.extra)}")
         if self.missing:
             parts.append(f"missing column(s) {', '.join(self.missing)}")
         return "; ".join(parts)
@@ -71,7 +75,18 @@ def sniff(path: Path, contract: Contract) -> Layout:
         raise FileRejected(str(path), "no header row (the first line is blank)")
     header = [name.strip() for name in next(csv.reader([text]))]
     wanted = {c.header.lower(): c.name for c in contract.columns}
-    matched = {name: wanted[name.lower()] for name in header if name.lower() in wanted}
+    matched: dict[str, int] = {}
+    targets: list[str] = []
+    extra: list[tuple[int, str]] = []
+    for position, name in enumerate(header):
+        column = wanted.get(name.lower())
+        if column is not None and column not in matched:
+            matched[column] = position
+            targets.append(column)
+        else:  # unknown, repeated or empty header names are rescued, under a name of their own
+            rescued = name if name and header.count(name) == 1 else f"{name or 'column'}_{position + 1}"
+            extra.append((position, rescued))
+            targets.append(f"_extra_{position}")
     if not matched:
         expected = ", ".join(c.header for c in contract.columns)
         raise FileRejected(
@@ -79,9 +94,8 @@ def sniff(path: Path, contract: Contract) -> Layout:
             f"no header row: the first line {text[:120]!r} names no column of feed {contract.feed} "
             f"(expected {expected})",
         )
-    extra = [name for name in header if name.lower() not in wanted]
-    missing = [c.name for c in contract.columns if c.name not in matched.values()]
-    layout = Layout(matched=matched, extra=extra, missing=missing, header=header)
+    missing = [c.name for c in contract.columns if c.name not in matched]
+    layout = Layout(targets=targets, matched=matched, extra=extra, missing=missing)
     if layout.drifted and contract.schema_drift is DriftPolicy.FAIL:
         raise FileRejected(str(path), f"schema drift ({layout.describe()}) and feed {contract.feed} has "
                            "schema_drift: fail")
@@ -101,16 +115,15 @@ def load_file(
 ) -> tuple[int, exp.Select]:
     """Read one file into the staged table `staged`; returns the rows read and the file's bronze rows
     (contract columns as text, unexpected ones as JSON in `_rescued`, and where each row came from)."""
-    columns = [(name, layout.matched.get(name, f"_extra_{i}")) for i, name in enumerate(layout.header)]
     try:
-        rows = engine.load_csv(str(path), staged, columns)
+        rows = engine.load_csv(str(path), staged, layout.targets)
     except EngineError as error:
         raise FileRejected(str(path), f"cannot be parsed as CSV: {error.message}") from None
-    by_column = {target: source for source, target in layout.matched.items()}
     projection: list[exp.Expr] = [
-        alias(col(c.name) if c.name in by_column else cast(exp.null(), "VARCHAR"), c.name) for c in contract.columns
+        alias(col(c.name) if c.name in layout.matched else cast(exp.null(), "VARCHAR"), c.name)
+        for c in contract.columns
     ]
-    rescued = [(name, col(f"_extra_{layout.header.index(name)}")) for name in layout.extra]
+    rescued = [(name, col(layout.targets[position])) for position, name in layout.extra]
     rescued_json: exp.Expr = (
         exp.JSONObject(expressions=[exp.JSONKeyValue(this=lit(k), expression=v) for k, v in rescued])
         if rescued else exp.null()

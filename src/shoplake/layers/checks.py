@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from shoplake.contracts import Column, ColumnType, Contract, LoadMode, Severity
-from shoplake.contracts.expressions import parse_boolean, parse_expression
+from shoplake.contracts.expressions import DIALECT, parse_boolean, parse_expression
 from shoplake.layers.bronze import META_COLUMNS, bronze_table
 from shoplake.layers.sql import alias, and_all, cast, col, concat, failures_list, func, lit, select, table
 
@@ -169,8 +169,14 @@ def plan_checks(
 
 def _normalise(contract: Contract, column: Column) -> exp.Expr:
     """Trimmed text, NULL for the contract's null markers, then case and alias mapping."""
-    # Casts to numbers, dates and timestamps ignore surrounding blanks themselves; only text is trimmed.
-    trimmed = func("trim", col(column.name)) if column.type is ColumnType.STRING else col(column.name)
+    raw = col(column.name)
+    if column.type is ColumnType.STRING:
+        trimmed = func("trim", raw)
+    else:
+        # Casts ignore surrounding blanks themselves, so only a value that starts or ends with a blank
+        # is trimmed (a blank-only value must still read as NULL); the rest skip the cost.
+        padded = exp.or_(*[exp.Like(this=raw.copy(), expression=lit(pattern)) for pattern in (" %", "% ")])
+        trimmed = exp.Case(ifs=[exp.If(this=padded, true=func("trim", raw.copy()))], default=raw.copy())
     value: exp.Expr = exp.Nullif(this=trimmed, expression=lit("")) if contract.null_values == ("",) else exp.Case(
         ifs=[exp.If(this=exp.In(this=trimmed.copy(), expressions=[lit(v) for v in contract.null_values]),
                     true=exp.null())],
@@ -194,18 +200,20 @@ def _typed(column: Column) -> exp.Expr:
         return text
     if column.type is ColumnType.INTEGER:
         # Exports that went through a spreadsheet or a float column write 1050 as "1050.0"; that is
-        # 1050, but "1050.7" is no integer: a value counts only if it reads the same as a double.
+        # 1050, but "1050.7" is no integer (a cast would round it) and neither is "1.23457E+15" (a
+        # spreadsheet's rounding of a longer id): only digits, optionally followed by ".0", are read.
         whole = cast(text, "BIGINT", safe=True)
+        has = [exp.GT(this=exp.StrPosition(this=text.copy(), substr=lit(c)), expression=lit(0)) for c in ".eE"]
         exact = exp.Case(ifs=[exp.If(
             this=exp.EQ(this=cast(whole.copy(), "DOUBLE"), expression=cast(text.copy(), "DOUBLE", safe=True)),
             true=whole.copy(),
         )])
-        has_point = exp.GT(this=exp.StrPosition(this=text.copy(), substr=lit(".")), expression=lit(0))
-        return exp.Case(ifs=[exp.If(this=has_point, true=exact)], default=whole)
+        return exp.Case(ifs=[exp.If(this=exp.or_(has[1], has[2]), true=exp.null()), exp.If(this=has[0], true=exact)],
+                        default=whole)
     if column.type is ColumnType.TIMESTAMP:
-        # A trailing " UTC" or "Z" (TheLook, ISO exports) names the zone timestamps are kept in anyway.
-        plain = exp.RegexpReplace(this=text.copy(), expression=lit(r"\s*(UTC|Z|\+00:?00)$"), replacement=lit(""))
-        return exp.Coalesce(this=cast(text, "TIMESTAMP", safe=True), expressions=[cast(plain, "TIMESTAMP", safe=True)])
+        # Timestamps are kept in UTC. A value with an offset or a zone ("-05:00", "Z", " UTC",
+        # " Europe/Paris") is converted to UTC; a value without one is taken as UTC already.
+        return exp.func("timezone", lit("UTC"), cast(text, "TIMESTAMPTZ", safe=True), dialect=DIALECT)
     return cast(text, SQL_TYPES[column.type], safe=True)
 
 
