@@ -205,3 +205,46 @@ def test_values_are_read_strictly_and_timestamps_kept_in_utc(workspace: Settings
     order = table(workspace, "silver", "orders")[0]
     assert (order[6], order[7]) == (datetime(2026, 1, 6, 2, 30), datetime(2026, 1, 5, 9, 0))
     assert table(workspace, "gold", "fact_sales") == []  # no items; but the day would be 2026-01-06
+
+
+PRODUCTS_HEADER = "product_id,sku,name,brand,department,category,subcategory,cost,retail_price,updated_at\n"
+
+
+def test_scd2_keeps_every_version_of_a_batch_in_order(workspace: Settings) -> None:
+    (workspace.landing / "products_2026_01_05.csv").write_text(
+        PRODUCTS_HEADER
+        + "10,A-1,Shirt,Acme,Men,Tops,Shirts,10.00,25.00,2026-01-05 06:00:00\n"
+        + "10,A-1,Shirt,Bolt,Men,Tops,Shirts,10.00,25.00,2026-01-05 12:00:00\n"  # file order is not time order
+        + "10,A-1,Shirt,Acme,Men,Tops,Shirts,10.00,30.00,2026-01-05 08:00:00\n"
+        + "10,A-1,Shirt,Acme,Men,Tops,Shirts,10.00,30.00,2026-01-05 09:00:00\n"  # no change: no new version
+    )
+    run(workspace)
+    (workspace.landing / "products_2026_01_06.csv").write_text(
+        PRODUCTS_HEADER
+        + "10,A-1,Shirt,Acme,Men,Tops,Shirts,10.00,99.00,2026-01-05 10:00:00\n"  # late: older than current
+        + "10,A-1,Shirt,Bolt,Men,Tops,Shirts,10.00,25.00,2026-01-06 07:00:00\n"  # same as current
+        + "10,A-1,Shirt,Bolt,Men,Tops,Shirts,11.00,26.00,2026-01-06 09:00:00\n"
+    )
+    run(workspace)
+    history = sorted((r[-3], r[-2], r[-1], r[3], r[8]) for r in table(workspace, "silver", "products"))
+    assert history == [
+        (datetime(2026, 1, 5, 6), datetime(2026, 1, 5, 8), False, "Acme", Decimal("25.00")),
+        (datetime(2026, 1, 5, 8), datetime(2026, 1, 5, 12), False, "Acme", Decimal("30.00")),
+        (datetime(2026, 1, 5, 12), datetime(2026, 1, 6, 9), False, "Bolt", Decimal("25.00")),
+        (datetime(2026, 1, 6, 9), None, True, "Bolt", Decimal("26.00")),
+    ]
+
+
+def test_an_upsert_without_a_sequence_value_is_the_latest_arrival(workspace: Settings) -> None:
+    copy_fixture("mini", workspace.landing)
+    (workspace.landing / "shipping_2026_01_05.csv").unlink()
+    run(workspace)
+    (workspace.landing / "order_items_2026_01_06.csv").write_text(
+        "order_item_id,order_id,product_id,status,sale_price,created_at,updated_at\n"
+        "1000,100,10,returned,25.00,2026-01-05 09:00:00,\n"
+    )
+    run(workspace)
+    items = {r[0]: r[3] for r in table(workspace, "silver", "order_items")}
+    assert items[1000] == "returned"
+    daily = table(workspace, "gold", "agg_daily_sales")[0]
+    assert daily[8] == pytest.approx(1.0), "both orders now have a returned item"

@@ -1,3 +1,10 @@
-"""shoplake: an online shop's file drops in, validated and historised Delta tables and KPIs out."""
+"""shoplake: an online shop's file drops in, validated and historised Delta tables and KPIs out.
+
+    import shoplake
+    report = shoplake.run(landing="landing", lake="lake")
+"""
+
+from shoplake.api import contracts, run, settings, status
 
 __version__ = "0.1.0"
+__all__ = ["contracts", "run", "settings", "status"]

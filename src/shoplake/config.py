@@ -54,7 +54,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     path = config_file or Path(CONFIG_FILE)
     if config_file is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    base = Path(".")
     if path.is_file():
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -62,8 +61,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise ConfigError(f"{path}: not valid YAML: {error}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of settings")
-        values.update(loaded)
-        base = path.parent
+        values.update(_relative_to(loaded, path.parent))
     for name in Settings.model_fields:
         env = os.environ.get(ENV_PREFIX + name.upper())
         if env is not None:
@@ -74,20 +72,23 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False))
         raise ConfigError(f"invalid settings ({path if path.is_file() else 'defaults'}): {problems}") from None
-    if settings.contracts == [] and (base / "contracts").is_dir():
-        settings.contracts = [base / "contracts"]
-    return _relative_to(settings, base)
-
-
-def _relative_to(settings: Settings, base: Path) -> Settings:
-    """Paths in a config file are relative to the file, as a reader of the file expects."""
-    def fix(p: Path) -> Path:
-        return p if p.is_absolute() else base / p
-
-    settings.landing = fix(settings.landing)
-    settings.lake = fix(settings.lake)
-    if settings.archive is not None:
-        settings.archive = fix(settings.archive)
-    settings.contracts = [fix(p) for p in settings.contracts]
-    settings.models = [fix(p) for p in settings.models]
+    project = path.parent if path.is_file() else Path(".")
+    if not settings.contracts and (project / "contracts").is_dir():
+        settings.contracts = [project / "contracts"]
     return settings
+
+
+def _relative_to(values: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Paths in a config file are relative to the file, as a reader of the file expects (paths given
+    on the command line or in the environment stay relative to the working directory)."""
+    def fix(value: Any) -> Any:
+        return value if value is None or Path(str(value)).is_absolute() else str(base / str(value))
+
+    fixed = dict(values)
+    for name in ("landing", "lake", "archive"):
+        if name in fixed:
+            fixed[name] = fix(fixed[name])
+    for name in ("contracts", "models"):
+        if isinstance(fixed.get(name), list):
+            fixed[name] = [fix(v) for v in fixed[name]]
+    return fixed

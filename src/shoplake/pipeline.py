@@ -114,7 +114,7 @@ def _skip_duplicates(files: list[LandedFile], ledger: L.Ledger, settings: Settin
     seen: dict[str, str] = {}
     waiting = []
     for landed in files:
-        if landed.is_trigger:
+        if landed.is_trigger or not landed.has_rows:
             waiting.append(landed)
             continue
         earlier = ledger.loaded_file_with_hash(landed.sha256) or seen.get(landed.sha256)
@@ -202,7 +202,8 @@ def _run_batch(
             ledger.record_rules(batch_id, feed, result.rule_failures, severities)
         if fatal:
             raise BatchFailed("fail_batch rule(s) failed: " + ", ".join(f"{r} ({n} rows)" for r, n in fatal.items()),
-                              hint="fix the data or the contract, then `shoplake reprocess` the batch")
+                              hint="fix the data or the contract, then drop the batch's files (now in "
+                              "archive/failed/<date>/) into landing again")
         # 3. Write bronze, quarantine and silver of every feed.
         with report.timed("write"):
             jobs = [job for feed in order

@@ -198,8 +198,10 @@ class DuckDBEngine:
         if spec.mode == "upsert":
             predicate = " AND ".join(f"t.{quoted(k)} = s.{quoted(k)}" for k in spec.keys)
             merger = target.merge(rows.reader(), predicate, "s", "t", merge_schema=True)
-            newer = f"s.{quoted(spec.sequence)} >= t.{quoted(spec.sequence)} OR t.{quoted(spec.sequence)} IS NULL" \
-                if spec.sequence else None
+            # A row replaces the stored one unless it is older by the sequence column; a row without a
+            # sequence value is the latest to arrive, so it wins.
+            seq = quoted(spec.sequence) if spec.sequence else None
+            newer = f"s.{seq} IS NULL OR t.{seq} IS NULL OR s.{seq} >= t.{seq}" if seq else None
             merger = merger.when_matched_update_all(predicate=newer).when_not_matched_insert_all()
         else:
             # SCD2 in one commit: rows carrying a merge key close the current version of their key,

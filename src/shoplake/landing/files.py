@@ -23,6 +23,7 @@ class LandedFile:
     business_date: date
     size: int
     sha256: str
+    has_rows: bool  # False for a header-only file: two of those are alike without being the same data
 
     @property
     def is_trigger(self) -> bool:
@@ -45,15 +46,15 @@ def discover(landing: Path, contracts: ContractSet) -> Discovery:
     unrecognised: list[Path] = []
     for path in sorted(p for p in landing.rglob("*") if p.is_file()):
         relative = path.relative_to(landing).as_posix()
-        if path.name.startswith(".") or relative.count("/") > 1:
-            continue  # hidden files are uploads in progress by convention; deeper folders are not ours
+        if path.name.startswith("."):
+            continue  # by convention, an upload in progress
         feed = match_feed(relative, contracts)
-        if feed is None and not fnmatch.fnmatch(path.name, TRIGGER_PATTERN):
+        if feed is None and not _glob_match(relative, TRIGGER_PATTERN):
             unrecognised.append(path)
             continue
         found.append(LandedFile(
             path=path, relative=relative, feed=feed, business_date=business_date(path),
-            size=path.stat().st_size, sha256=sha256(path),
+            size=path.stat().st_size, sha256=sha256(path), has_rows=has_rows(path),
         ))
     found.sort(key=lambda f: (f.business_date, f.feed or "~", f.relative))
     return Discovery(found, unrecognised)
@@ -64,9 +65,15 @@ def match_feed(relative: str, contracts: ContractSet) -> str | None:
     best: tuple[int, str] | None = None
     for contract in contracts:
         for pattern in contract.files:
-            if fnmatch.fnmatch(relative, pattern) and (best is None or len(pattern) > best[0]):
+            if _glob_match(relative, pattern) and (best is None or len(pattern) > best[0]):
                 best = (len(pattern), contract.feed)
     return best[1] if best else None
+
+
+def _glob_match(relative: str, pattern: str) -> bool:
+    """Glob matching where `*` stays within one folder: `orders/*.csv` does not match `orders/a/b.csv`."""
+    parts, wanted = relative.split("/"), pattern.split("/")
+    return len(parts) == len(wanted) and all(fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted, strict=True))
 
 
 def business_date(path: Path) -> date:
@@ -78,6 +85,13 @@ def business_date(path: Path) -> date:
         except ValueError:
             pass
     return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).date()
+
+
+def has_rows(path: Path) -> bool:
+    """Whether a file holds anything after its first line."""
+    with path.open("rb") as handle:
+        handle.readline()
+        return bool(handle.read(1 << 12).strip())
 
 
 def sha256(path: Path) -> str:

@@ -182,13 +182,14 @@ def _silver_columns(contract: Contract) -> list[exp.Expr]:
 
 
 def _valid_rows(contract: Contract, checked: str, ok: exp.Expr) -> exp.Query:
-    """Rows that passed every check; for upsert and SCD2 feeds, only the newest version of each key.
+    """Rows that passed every check; for upsert feeds, only the newest version of each key (SCD2 feeds
+    keep every version: each may open a period of history).
 
     Keys seen once in the batch (nearly all) skip the window; only repeated keys are ranked.
     """
     columns = _silver_columns(contract)
     passed = select(*columns).from_(table(checked)).where(ok)
-    if contract.load.mode is LoadMode.APPEND:
+    if contract.load.mode is not LoadMode.UPSERT:
         return passed
     keys = [col(k) for k in contract.primary_key]
     repeated = select(*keys).from_(table(checked)).where(ok.copy()).group_by(*keys).having(
@@ -204,43 +205,77 @@ def _valid_rows(contract: Contract, checked: str, ok: exp.Expr) -> exp.Query:
 
 
 def _latest_first(contract: Contract) -> exp.Window:
-    """Among versions of one key in a batch, the newest by the sequence column, then by file position."""
+    """Among versions of one key in a batch, the newest by the sequence column, then by file position.
+
+    A version without a sequence value counts as the newest: it is the latest to arrive.
+    """
     order = [exp.Ordered(this=col(c), desc=True) for c in ("_source_file", "_row_number")]
     if contract.load.sequence:
-        order.insert(0, exp.Ordered(this=col(contract.load.sequence), desc=True, nulls_first=False))
+        order.insert(0, exp.Ordered(this=col(contract.load.sequence), desc=True, nulls_first=True))
     return exp.Window(
         this=exp.RowNumber(), partition_by=[col(k) for k in contract.primary_key], order=exp.Order(expressions=order)
     )
 
 
 def _scd2_changes(contract: Contract, *, in_silver: bool) -> exp.Query:
-    """New versions (merge keys NULL) plus, for keys with a current version, closers (merge keys set)."""
-    feed = contract.feed
+    """The batch's SCD2 changes: new versions (merge keys NULL) and closers (merge keys set).
+
+    Every version of a key in the batch counts, in order of the sequence column (or arrival): a
+    version opens a new period when a tracked column differs from the version before it (the current
+    silver row for the first), and the period ends where the next version starts. A version not newer
+    than the current silver row is history already told and is skipped. The current row of a key that
+    changed is closed where the batch's first change starts.
+    """
     keys = contract.primary_key
     seq = contract.load.sequence
-    valid_from: exp.Expr = col(seq, "i") if seq else col("_ingested_at", "i")
+    data = (*contract.column_names, *contract.derived, *LINEAGE)
     tracked = contract.load.tracked or tuple(
         c for c in (*contract.column_names, *contract.derived) if c not in keys and c != seq)
-    columns = [col(c, "i") for c in (*contract.column_names, *contract.derived, *LINEAGE)]
-    version_cols = [alias(valid_from, VALID_FROM), alias(cast(exp.null(), "TIMESTAMP"), VALID_TO),
-                    alias(exp.true(), CURRENT_FLAG)]
-    incoming = exp.alias_(table(valid_table(feed)), "i")
-    if not in_silver:
-        return select(*columns, *version_cols,
-                      *[alias(cast(exp.null(), SQL_TYPES[contract.column(k).type]), MERGE_KEY_PREFIX + k)
-                        for k in keys]).from_(incoming)
-    current = exp.alias_(table(feed, SILVER), "c")
-    same = and_all(exp.NullSafeEQ(this=col(t, "i"), expression=col(t, "c")) for t in tracked)
-    newer = exp.GT(this=valid_from.copy(), expression=col(VALID_FROM, "c"))
-    changed = select(*columns, *version_cols, alias(col(keys[0], "c").is_(exp.null()).not_(), "_has_current")).from_(
-        incoming).join(current, on=and_all(exp.EQ(this=col(k, "i"), expression=col(k, "c")) for k in keys),
-                       join_type="left").where(
-        exp.or_(col(keys[0], "c").is_(exp.null()), exp.and_(exp.Not(this=exp.paren(same)), newer)))
-    inserts = select(*[col(c) for c in (*contract.column_names, *contract.derived, *LINEAGE)],
-                     col(VALID_FROM), col(VALID_TO), col(CURRENT_FLAG),
-                     *[alias(cast(exp.null(), SQL_TYPES[contract.column(k).type]), MERGE_KEY_PREFIX + k)
-                       for k in keys]).from_("changed")
-    closers = select(*[col(c) for c in (*contract.column_names, *contract.derived, *LINEAGE)],
-                     col(VALID_FROM), col(VALID_TO), col(CURRENT_FLAG),
-                     *[alias(col(k), MERGE_KEY_PREFIX + k) for k in keys]).from_("changed").where(col("_has_current"))
-    return exp.union(inserts, closers, distinct=False).with_("changed", as_=changed)
+    key_types = {k: SQL_TYPES[contract.column(k).type] for k in keys}
+    valid_from = col(seq) if seq else col("_ingested_at")
+
+    incoming = select(*[col(c) for c in data], alias(valid_from, VALID_FROM), alias(lit(1), "_new")).from_(
+        table(valid_table(contract.feed)))
+    candidates: exp.Query = incoming
+    if in_silver:
+        current = exp.alias_(table(contract.feed, SILVER), "c")
+        same_key = and_all(exp.EQ(this=col(k, "n"), expression=col(k, "c")) for k in keys)
+        # Incoming versions newer than the current row (or of new keys), and the current rows they follow.
+        newer = select(*[col(c, "n") for c in (*data, VALID_FROM, "_new")]).from_(
+            exp.alias_(exp.to_identifier("incoming"), "n")).join(current, on=same_key, join_type="left").where(
+            exp.or_(col(keys[0], "c").is_(exp.null()),
+                    exp.GT(this=col(VALID_FROM, "n"), expression=col(VALID_FROM, "c"))))
+        followed = select(*[col(c, "c") for c in (*data, VALID_FROM)], alias(lit(0), "_new")).from_(
+            current.copy()).join(exp.alias_(exp.to_identifier("incoming"), "n"), on=same_key.copy(), join_type="semi")
+        candidates = exp.union(newer, followed, distinct=False)
+
+    order = exp.Order(expressions=[
+        exp.Ordered(this=col(c)) for c in (VALID_FROM, "_new", "_source_file", "_row_number")])
+    window = {"partition_by": [col(k) for k in keys], "order": order}
+    unchanged = and_all(
+        exp.NullSafeEQ(this=col(t), expression=exp.Window(this=exp.Lag(this=col(t)), **window)) for t in tracked)
+    first = exp.Window(this=exp.Lag(this=col("_new")), **window).is_(exp.null())
+    compared = select("*", alias(first, "_first"), alias(unchanged, "_unchanged")).from_("candidates")
+    changes = select(*[col(c) for c in (*data, VALID_FROM)]).from_("compared").where(
+        exp.and_(exp.EQ(this=col("_new"), expression=lit(1)),
+                 exp.or_(col("_first"), exp.Not(this=col("_unchanged")))))
+    change_order = {"partition_by": [col(k) for k in keys], "order": exp.Order(expressions=[
+        exp.Ordered(this=col(c)) for c in (VALID_FROM, "_source_file", "_row_number")])}
+    versions = select(
+        "*",
+        alias(exp.Window(this=exp.Lead(this=col(VALID_FROM)), **change_order), "_next"),
+        alias(exp.Window(this=exp.RowNumber(), **change_order), "_nth"),
+    ).from_("changes")
+    inserts = select(*[col(c) for c in data], col(VALID_FROM), alias(col("_next"), VALID_TO),
+                     alias(col("_next").is_(exp.null()), CURRENT_FLAG),
+                     *[alias(cast(exp.null(), key_types[k]), MERGE_KEY_PREFIX + k) for k in keys]).from_("versions")
+    query: exp.Query = inserts
+    if in_silver:
+        closers = select(*[col(c) for c in data], col(VALID_FROM), alias(col("_next"), VALID_TO),
+                         alias(exp.false(), CURRENT_FLAG), *[alias(col(k), MERGE_KEY_PREFIX + k) for k in keys]
+                         ).from_("versions").where(exp.EQ(this=col("_nth"), expression=lit(1)))
+        query = exp.union(inserts, closers, distinct=False)
+    for name, cte in (("incoming", incoming), ("candidates", candidates), ("compared", compared),
+                      ("changes", changes), ("versions", versions)):
+        query = query.with_(name, as_=cte)
+    return query
