@@ -28,8 +28,10 @@ class Settings(BaseModel):
     contracts: list[Path] = []  # project folders whose YAML contracts override or extend the built-in pack
     models: list[Path] = []  # project folders of extra or replacement gold models
     state_url: str | None = None  # SQLAlchemy URL of the operational store; default SQLite in the lake
-    memory_limit: str = "1GB"
-    threads: int | None = None
+    memory_limit: str = "1GB"  # DuckDB engine
+    threads: int | None = None  # DuckDB engine
+    spark_master: str = "local[2]"  # Spark engine: local[N], spark://host:7077, yarn, ...
+    spark_conf: dict[str, str] = {}  # Spark engine: extra session settings
 
     @field_validator("engine")
     @classmethod

@@ -78,7 +78,8 @@ def run(settings: Settings, progress: Progress | None = None) -> RunReport:
     settings.lake.mkdir(parents=True, exist_ok=True)
     ledger = L.Ledger(settings.state_db_url)
     engine = open_engine(settings.engine, temp_dir=settings.lake / "_tmp", memory_limit=settings.memory_limit,
-                         threads=settings.threads)
+                         threads=settings.threads, spark_master=settings.spark_master,
+                         spark_conf=settings.spark_conf)
     lake = str(settings.lake.resolve())
     report = RunReport(lake=lake)
     try:

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from shoplake.engines.base import Capabilities, Engine, MergeSpec, WriteJob, WriteResult
 from shoplake.errors import EngineError
 
-ENGINES = ("duckdb",)
+ENGINES = ("duckdb", "spark")
 
 
-def open_engine(name: str, *, temp_dir: Path, memory_limit: str = "1GB", threads: int | None = None) -> Engine:
+def open_engine(
+    name: str,
+    *,
+    temp_dir: Path,
+    memory_limit: str = "1GB",
+    threads: int | None = None,
+    spark_master: str = "local[2]",
+    spark_conf: Mapping[str, str] | None = None,
+) -> Engine:
     """The engine called `name`; an unknown name is an error, never a fallback."""
     if name == "duckdb":
         from shoplake.engines.duckdb_engine import DuckDBEngine
 
         return DuckDBEngine(temp_dir=temp_dir, memory_limit=memory_limit, threads=threads)
+    if name == "spark":
+        try:
+            from shoplake.engines.spark_engine import SparkEngine
+        except ImportError as error:
+            raise EngineError(f"engine spark is not installed ({error.name} is missing)",
+                              hint="pip install 'shoplake[spark]'") from None
+        return SparkEngine(master=spark_master, conf=spark_conf)
     raise EngineError(f"unknown engine {name!r}", hint=f"choose one of: {', '.join(ENGINES)}")
 
 

@@ -124,10 +124,9 @@ def load_file(
         for c in contract.columns
     ]
     rescued = [(name, col(layout.targets[position])) for position, name in layout.extra]
-    rescued_json: exp.Expr = (
-        exp.JSONObject(expressions=[exp.JSONKeyValue(this=lit(k), expression=v) for k, v in rescued])
-        if rescued else exp.null()
-    )
+    rescued_json: exp.Expr = exp.func("to_json", exp.Struct(expressions=[
+        exp.PropertyEQ(this=exp.to_identifier(k, quoted=True), expression=v) for k, v in rescued
+    ])) if rescued else exp.null()
     projection += [
         alias(cast(rescued_json, "VARCHAR"), "_rescued"),
         alias(lit(source_file), "_source_file"),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from shoplake.contracts import Column, ColumnType, Contract, LoadMode, Severity
-from shoplake.contracts.expressions import DIALECT, parse_boolean, parse_expression
+from shoplake.contracts.expressions import parse_boolean, parse_expression
 from shoplake.layers.bronze import META_COLUMNS, bronze_table
 from shoplake.layers.sql import alias, and_all, cast, col, concat, failures_list, func, lit, select, table
 
@@ -202,18 +202,16 @@ def _typed(column: Column) -> exp.Expr:
         # Exports that went through a spreadsheet or a float column write 1050 as "1050.0"; that is
         # 1050, but "1050.7" is no integer (a cast would round it) and neither is "1.23457E+15" (a
         # spreadsheet's rounding of a longer id): only digits, optionally followed by ".0", are read.
-        whole = cast(text, "BIGINT", safe=True)
+        # The check runs only on values with a point or an exponent, which are rare.
         has = [exp.GT(this=exp.StrPosition(this=text.copy(), substr=lit(c)), expression=lit(0)) for c in ".eE"]
-        exact = exp.Case(ifs=[exp.If(
-            this=exp.EQ(this=cast(whole.copy(), "DOUBLE"), expression=cast(text.copy(), "DOUBLE", safe=True)),
-            true=whole.copy(),
-        )])
-        return exp.Case(ifs=[exp.If(this=exp.or_(has[1], has[2]), true=exp.null()), exp.If(this=has[0], true=exact)],
-                        default=whole)
+        zeros = exp.RegexpLike(this=text.copy(), expression=lit(r"^[+-]?[0-9]+\.0*$"))
+        whole = exp.RegexpReplace(this=text.copy(), expression=lit(r"\.0*$"), replacement=lit(""))
+        strict = exp.Case(ifs=[exp.If(this=zeros, true=cast(whole, "BIGINT", safe=True))])
+        return exp.Case(ifs=[exp.If(this=exp.or_(*has), true=strict)], default=cast(text, "BIGINT", safe=True))
     if column.type is ColumnType.TIMESTAMP:
         # Timestamps are kept in UTC. A value with an offset or a zone ("-05:00", "Z", " UTC",
         # " Europe/Paris") is converted to UTC; a value without one is taken as UTC already.
-        return exp.func("timezone", lit("UTC"), cast(text, "TIMESTAMPTZ", safe=True), dialect=DIALECT)
+        return cast(cast(text, "TIMESTAMPTZ", safe=True), "TIMESTAMP")  # the session's zone is UTC
     return cast(text, SQL_TYPES[column.type], safe=True)
 
 

@@ -109,7 +109,7 @@ def check_feed(
     failures = exp.union(*[
         select(alias(exp.Explode(this=col(name)), "e")).from_(table(checked)).where(col(name).is_(exp.null()).not_())
         for name in ("_errors", "_warnings")], distinct=False)
-    rule = exp.RegexpExtract(this=col("e"), expression=lit("^[^:]+"))
+    rule = exp.RegexpExtract(this=col("e"), expression=lit("^[^:]+"), group=lit(0))
     per_rule = select(alias(rule, "rule"), exp.Count(this=exp.Star())).from_(
         exp.alias_(failures.subquery(), "f")).group_by(rule.copy())
     result.rule_failures = {name: int(n) for name, n in engine.fetch(per_rule)}
@@ -126,7 +126,8 @@ def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bo
     x = exp.to_identifier("x")
     rules = exp.Transform(
         this=col("_errors", c),
-        expression=exp.Lambda(this=exp.RegexpExtract(this=exp.column(x), expression=lit("^[^:]+")), expressions=[x]),
+        expression=exp.Lambda(
+            this=exp.RegexpExtract(this=exp.column(x), expression=lit("^[^:]+"), group=lit(0)), expressions=[x]),
     )
     engine.create_table(quarantined, select(
         *[col(name, b) for name in (*contract.column_names, *META_COLUMNS)],

@@ -33,7 +33,7 @@ def alias(expression: exp.Expr, name: str) -> exp.Expr:
 
 def cast(expression: exp.Expr, type_sql: str, *, safe: bool = False) -> exp.Expr:
     data_type = exp.DataType.build(type_sql, dialect=DIALECT)
-    return exp.TryCast(this=expression, to=data_type) if safe else exp.Cast(this=expression, to=data_type)
+    return exp.TryCast(this=expression, to=data_type, safe=True) if safe else exp.Cast(this=expression, to=data_type)
 
 
 def func(name: str, *args: exp.Expr) -> exp.Expr:

@@ -1,0 +1,285 @@
+"""The Spark engine: the same staged tables, queries and merges on PySpark with Delta Lake.
+
+Queries arrive as sqlglot expressions in DuckDB's dialect and are rendered for Spark; `schema.name`
+tables become temporary views named `schema__name` (Spark has no schemas for temporary views).
+One Spark session per process, shared by every engine opened in it.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+from sqlglot import exp
+
+from shoplake.engines.base import (
+    CURRENT_FLAG,
+    MERGE_KEY_PREFIX,
+    VALID_TO,
+    Capabilities,
+    MergeSpec,
+    WriteJob,
+    WriteResult,
+)
+from shoplake.errors import EngineError
+
+CAPABILITIES = Capabilities(
+    name="spark",
+    dialect="spark",
+    delta_merge=True,
+    spills_to_disk=True,
+    distributed=True,
+    notes=("local[N] or a cluster master; Delta Lake through delta-spark",),
+)
+
+DELTA_JAR = "io.delta:delta-spark_{spark}_2.13:4.4.0"  # the Maven artifact for this pyspark's major.minor
+_CORRUPT = "_corrupt_record"
+T = TypeVar("T")
+
+
+@functools.cache
+def spark_session(master: str, conf: tuple[tuple[str, str], ...]) -> SparkSession:
+    """The process's Spark session with Delta Lake; UTC everywhere, quiet, small shuffles by default."""
+    import pyspark
+
+    spark_version = ".".join(pyspark.__version__.split(".")[:2])
+    settings = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.jars.packages": DELTA_JAR.format(spark=spark_version),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.default.parallelism": "4",
+        # Delta rebuilds a table's state in this many tasks (default 50: seconds of overhead locally).
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.memory": "2g",
+        # Parity with the DuckDB engine: JSON keeps NULL fields; merges may add columns.
+        "spark.sql.jsonGenerator.ignoreNullFields": "false",
+        "spark.databricks.delta.schema.autoMerge.enabled": "true",
+        **dict(conf),
+    }
+    if "spark.jars" in settings:
+        settings.pop("spark.jars.packages")  # jars from a local folder (offline clusters)
+    builder = SparkSession.builder.master(master).appName("shoplake")
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as error:
+        raise EngineError(f"cannot start Spark ({master}): {error}",
+                          hint="Spark needs Java 17+ and `pip install shoplake[spark]`") from error
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+class SparkEngine:
+    capabilities = CAPABILITIES
+
+    def __init__(self, *, master: str = "local[2]", conf: Mapping[str, str] | None = None) -> None:
+        self._spark = spark_session(master, tuple(sorted((conf or {}).items())))
+        self._persisted: dict[str, DataFrame] = {}
+
+    # -- reading -----------------------------------------------------------------------------------
+    def load_csv(self, path: str, table: str, columns: list[str]) -> int:
+        schema = StructType([StructField(f"c{i}", StringType()) for i in range(len(columns))]
+                            + [StructField(_CORRUPT, StringType())])
+        try:
+            # multiLine: quoted values may span lines, and each file is read whole, as one partition,
+            # so monotonically_increasing_id() counts its rows in file order from 0.
+            raw = self._spark.read.csv(
+                path, schema=schema, header=True, enforceSchema=True, mode="PERMISSIVE", multiLine=True,
+                quote='"', escape='"', encoding="UTF-8", columnNameOfCorruptRecord=_CORRUPT,
+            ).withColumn("_row_number", F.monotonically_increasing_id() + 1)
+            staged = self._persist(table, raw, eager=True)
+            rows = staged.count()
+            self._reject_malformed(staged, len(columns))
+        except EngineError:
+            self.drop(table)
+            raise
+        except Exception as error:
+            self.drop(table)
+            raise EngineError(_short(error)) from None
+        named = staged.select(*[F.col(f"c{i}").alias(name) for i, name in enumerate(columns)], "_row_number")
+        named.createOrReplaceTempView(table)
+        return rows
+
+    def _reject_malformed(self, staged: DataFrame, fields: int) -> None:
+        """Spark pads short rows (as DuckDB does) but silently cuts long ones and replaces bytes that
+        are not UTF-8; both reject the file here, as they do on the DuckDB engine."""
+        for line, row_number in staged.where(F.col(_CORRUPT).isNotNull()).select(_CORRUPT, "_row_number").take(1000):
+            found = len(next(csv.reader([line]), []))
+            if found > fields:
+                raise EngineError(f"CSV error: row {row_number} has {found} fields, the header {fields}")
+        columns = [F.col(f"c{i}") for i in range(fields)]
+        if columns and staged.where(F.exists(F.array(*columns), lambda v: v.contains("\ufffd"))).limit(1).count():
+            raise EngineError("invalid UTF-8: the file is not UTF-8 encoded")
+
+    # -- computing ---------------------------------------------------------------------------------
+    def create_table(self, table: str, query: exp.Query) -> int:
+        frame = _guard(lambda: self._persist(table, self._frame(query), eager=True), query)
+        rows = frame.count()
+        frame.createOrReplaceTempView(table)
+        return rows
+
+    def define_view(self, view: str, query: exp.Query) -> None:
+        # Cached on first use: Spark re-plans a view at every read, and a write reads it twice.
+        self._persist(view, self._frame(query)).createOrReplaceTempView(view)
+
+    def create_view(self, schema: str, name: str, table: str) -> None:
+        if f"{schema}__{name}" != table:
+            self._spark.table(table).createOrReplaceTempView(f"{schema}__{name}")
+
+    def fetch(self, query: exp.Query) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in _guard(self._frame(query).collect, query)]
+
+    def drop(self, table: str) -> None:
+        self._spark.catalog.dropTempView(table)
+        frame = self._persisted.pop(table, None)
+        if frame is not None:
+            frame.unpersist()
+
+    def clear(self) -> None:
+        for view in self._spark.catalog.listTables():
+            if view.isTemporary:
+                self._spark.catalog.dropTempView(view.name)
+        for frame in self._persisted.values():
+            frame.unpersist()
+        self._persisted.clear()
+
+    # -- Delta tables ------------------------------------------------------------------------------
+    def attach_delta(self, path: str, schema: str, name: str, where: exp.Expr | None = None) -> bool:
+        from delta.tables import DeltaTable
+
+        view = f"{schema}__{name}"
+        if not DeltaTable.isDeltaTable(self._spark, path):
+            self._spark.catalog.dropTempView(view)
+            return False
+        frame = self._spark.read.format("delta").load(path)
+        if where is not None:
+            frame = frame.where(where.sql(dialect="spark"))
+        frame.createOrReplaceTempView(view)
+        return True
+
+    def write(self, jobs: list[WriteJob]) -> list[WriteResult]:
+        # Spark parallelises each write itself; jobs run one after the other.
+        results = []
+        for job in jobs:
+            try:
+                results.append(self._write_one(job))
+            except EngineError:
+                raise
+            except Exception as error:
+                raise EngineError(f"writing {job.path} ({job.mode}) failed: {_short(error)}") from error
+        return results
+
+    def _write_one(self, job: WriteJob) -> WriteResult:
+        from delta.tables import DeltaTable
+
+        frame = self._spark.table(job.table)
+        data = frame.select(*[c for c in frame.columns if not c.startswith(MERGE_KEY_PREFIX)])
+        exists = DeltaTable.isDeltaTable(self._spark, job.path)
+        if job.mode == "merge" and exists:
+            assert job.merge is not None, "a merge job needs its MergeSpec"
+            return self._merge(frame, job.path, job.merge)
+        rows = data.count()
+        if rows == 0 and exists and job.mode == "append":
+            return WriteResult(rows=0, version=_version(self._spark, job.path))
+        writer = data.write.format("delta")
+        if job.mode == "append":
+            writer = writer.mode("append").option("mergeSchema", "true")
+        else:  # overwrite, or the first load of a merged table
+            writer = writer.mode("overwrite").option("overwriteSchema", "true")
+        writer.save(job.path)
+        return WriteResult(rows=rows, version=_version(self._spark, job.path))
+
+    def _merge(self, frame: DataFrame, path: str, spec: MergeSpec) -> WriteResult:
+        from delta.tables import DeltaTable
+
+        rows = frame.count()
+        target = DeltaTable.forPath(self._spark, path)
+        if rows == 0:
+            return WriteResult(rows=0, version=_version(self._spark, path))
+        source = frame.alias("s")
+        if spec.mode == "upsert":
+            on = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in spec.keys)
+            seq = _q(spec.sequence) if spec.sequence else None
+            newer = f"s.{seq} IS NULL OR t.{seq} IS NULL OR s.{seq} >= t.{seq}" if seq else None
+            merge = target.alias("t").merge(source, on).whenMatchedUpdateAll(condition=newer)
+            merge = merge.whenNotMatchedInsertAll()
+        else:
+            on = " AND ".join(f"t.{_q(k)} = s.{_q(MERGE_KEY_PREFIX + k)}" for k in spec.keys)
+            on += f" AND t.{_q(CURRENT_FLAG)}"
+            columns = [c for c in frame.columns if not c.startswith(MERGE_KEY_PREFIX)]
+            merge = target.alias("t").merge(source, on).whenMatchedUpdate(
+                set={_q(VALID_TO): f"s.{_q(spec.close_at or VALID_TO)}", _q(CURRENT_FLAG): "false"}
+            ).whenNotMatchedInsert(
+                condition=" AND ".join(f"s.{_q(MERGE_KEY_PREFIX + k)} IS NULL" for k in spec.keys),
+                values={_q(c): f"s.{_q(c)}" for c in columns},
+            )
+        merge.execute()
+        return WriteResult(rows=rows, version=_version(self._spark, path))
+
+    def delta_version(self, path: str) -> int | None:
+        from delta.tables import DeltaTable
+
+        return _version(self._spark, path) if DeltaTable.isDeltaTable(self._spark, path) else None
+
+    def close(self) -> None:
+        self.clear()  # the session itself lives as long as the process
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _frame(self, query: exp.Query) -> DataFrame:
+        sql = render(query)
+        try:
+            return self._spark.sql(sql)
+        except Exception as error:
+            raise EngineError(_short(error), hint=f"the query was: {sql[:1500]}") from None
+
+    def _persist(self, table: str, frame: DataFrame, *, eager: bool = False) -> DataFrame:
+        """Keep a staged frame's rows, cut from its lineage: a cached plan that reads a Delta table is
+        dropped when that table is written (as a batch does), and recomputing it costs minutes."""
+        self.drop(table)
+        frame = frame.localCheckpoint(eager=eager, storageLevel=StorageLevel.MEMORY_AND_DISK)
+        self._persisted[table] = frame
+        return frame
+
+
+def _guard(action: Callable[[], T], query: exp.Query) -> T:
+    """Run a Spark action; a failure while computing becomes an EngineError naming the query."""
+    try:
+        return action()
+    except Exception as error:
+        raise EngineError(_short(error), hint=f"the query was: {render(query)[:1500]}") from None
+
+
+def render(query: exp.Expr) -> str:
+    """Spark SQL for a query written in DuckDB's dialect, with `schema.name` as the view `schema__name`."""
+    query = query.copy()
+    for table in query.find_all(exp.Table):
+        if table.db:
+            table.set("this", exp.to_identifier(f"{table.db}__{table.name}", quoted=True))
+            table.set("db", None)
+    return query.sql(dialect="spark")
+
+
+def _version(spark: SparkSession, path: str) -> int:
+    from delta.tables import DeltaTable
+
+    return int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
+
+
+def _q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _short(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return " | ".join(line for line in text[:3] if line.strip())
