@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.installed-spark
 
 .PHONY: demo test lint unit integration bench clean
 
@@ -13,10 +14,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
+# The Spark engine's tests need PySpark, delta-spark and Java 17+; Delta's jars come from Maven Central
+# through Spark's own resolver (spark.jars.packages) when the first session starts.
+$(SPARK_STAMP): $(STAMP)
+	@java -version >/dev/null 2>&1 || { echo "the Spark tests need Java 17+ (java not found)"; exit 1; }
+	$(BIN)/pip install --quiet -e '.[spark,test]'
+	@touch $(SPARK_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/shoplake demo
 
-test: $(STAMP) lint
+test: $(SPARK_STAMP) lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -24,14 +32,14 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -m "not integration and not spark"
 
-integration: $(STAMP)
+integration: $(SPARK_STAMP)
 	$(BIN)/pytest -m integration
 
 # Benchmarks are not part of the test suite; see benchmarks/README.md.
-bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py --scale 0.1 --scale 1
+bench: $(SPARK_STAMP)
+	$(BIN)/python benchmarks/run.py --scale 0.1 --scale 1 --engine duckdb --engine spark
 
 clean:
 	rm -rf $(VENV) demo benchmarks/work .pytest_cache .mypy_cache .ruff_cache

@@ -24,7 +24,8 @@ def table(settings: Settings, layer: str, name: str) -> list[tuple[object, ...]]
     return query_table(settings, layer, name)
 
 
-def test_mini_batch_counts_reasons_and_kpis(workspace: Settings) -> None:
+def test_mini_batch_counts_reasons_and_kpis(on_engine: Settings) -> None:
+    workspace = on_engine
     copy_fixture("mini", workspace.landing)
     report = run(workspace)
     files = files_of(report)
@@ -69,7 +70,8 @@ def test_mini_batch_counts_reasons_and_kpis(workspace: Settings) -> None:
     assert aov == pytest.approx(27.5) and return_rate == pytest.approx(0.5)
 
 
-def test_a_file_loaded_before_is_skipped_and_reported(workspace: Settings) -> None:
+def test_a_file_loaded_before_is_skipped_and_reported(on_engine: Settings) -> None:
+    workspace = on_engine
     copy_fixture("mini", workspace.landing)
     run(workspace)
     before = len(table(workspace, "silver", "orders"))
@@ -98,7 +100,8 @@ def test_a_file_loaded_before_is_skipped_and_reported(workspace: Settings) -> No
     ],
     ids=["empty", "binary", "latin1-header", "no-header", "ragged", "latin1-body"],
 )
-def test_an_unparseable_file_fails_alone(workspace: Settings, content: bytes, reason: str) -> None:
+def test_an_unparseable_file_fails_alone(on_engine: Settings, content: bytes, reason: str) -> None:
+    workspace = on_engine
     copy_fixture("mini", workspace.landing)
     (workspace.landing / "shipping_2026_01_05.csv").unlink()
     (workspace.landing / "orders_2026_01_05.csv").write_bytes(content)
@@ -123,7 +126,8 @@ def test_extra_columns_are_rescued_and_missing_ones_read_as_null(workspace: Sett
     assert len(table(workspace, "silver", "products")) == 1
 
 
-def test_upsert_keeps_the_latest_version_and_scd2_keeps_history(workspace: Settings) -> None:
+def test_upsert_keeps_the_latest_version_and_scd2_keeps_history(on_engine: Settings) -> None:
+    workspace = on_engine
     copy_fixture("mini", workspace.landing)
     (workspace.landing / "shipping_2026_01_05.csv").unlink()
     run(workspace)
@@ -210,7 +214,8 @@ def test_values_are_read_strictly_and_timestamps_kept_in_utc(workspace: Settings
 PRODUCTS_HEADER = "product_id,sku,name,brand,department,category,subcategory,cost,retail_price,updated_at\n"
 
 
-def test_scd2_keeps_every_version_of_a_batch_in_order(workspace: Settings) -> None:
+def test_scd2_keeps_every_version_of_a_batch_in_order(on_engine: Settings) -> None:
+    workspace = on_engine
     (workspace.landing / "products_2026_01_05.csv").write_text(
         PRODUCTS_HEADER
         + "10,A-1,Shirt,Acme,Men,Tops,Shirts,10.00,25.00,2026-01-05 06:00:00\n"
