@@ -36,7 +36,7 @@ def child(code: str) -> tuple[float, float, str]:
     return seconds, rss_kib / 1024, "\n".join(lines[:-1])
 
 
-def pipeline_run(files: Path, data: Path) -> tuple[float, float, str]:
+def pipeline_run(files: Path, data: Path, engine: str) -> tuple[float, float, str]:
     """One shoplake run over a fresh copy of the files (a run archives what it loads) into a fresh lake."""
     landing, lake, archive = data / "run_landing", data / "lake", data / "archive"
     for folder in (landing, lake, archive):
@@ -45,7 +45,8 @@ def pipeline_run(files: Path, data: Path) -> tuple[float, float, str]:
     return child(
         "import json; from pathlib import Path; from shoplake.config import Settings; "
         "from shoplake.pipeline import run; "
-        f"r = run(Settings(landing=Path({str(landing)!r}), lake=Path({str(lake)!r}), archive=Path({str(archive)!r}))); "
+        f"r = run(Settings(landing=Path({str(landing)!r}), lake=Path({str(lake)!r}), archive=Path({str(archive)!r}), "
+        f"engine={engine!r})); "
         "print(json.dumps({'seconds': r.seconds, 'loaded': sum(f.rows_loaded for b in r.batches for f in b.files), "
         "'quarantined': sum(f.rows_quarantined for b in r.batches for f in b.files), 'failed': r.failed}))"
     )
@@ -58,7 +59,13 @@ def best(repeat: int, step: Callable[[], tuple[float, float, str]]) -> tuple[flo
     return fastest[0], max(r[1] for r in runs), fastest[2]
 
 
-def measure(scale: float, work: Path, repeat: int) -> dict[str, object]:
+def spark_start() -> tuple[float, float, str]:
+    """A Spark session with Delta, started and stopped: the JVM's share of a Spark run."""
+    return child("from shoplake.engines.spark_engine import spark_session; "
+                 "spark_session('local[2]', ()).range(1).count()")
+
+
+def measure(scale: float, work: Path, repeat: int, engines: list[str]) -> list[dict[str, object]]:
     data = work / f"scale_{scale}"
     shutil.rmtree(data, ignore_errors=True)
     generated = data / "generated"
@@ -81,31 +88,42 @@ def measure(scale: float, work: Path, repeat: int) -> dict[str, object]:
     ))
     for parquet in landing.glob("*.parquet"):
         parquet.unlink()
-    run_s, run_mb, out = best(repeat, lambda: pipeline_run(landing, data))
-    result = json.loads(out.strip().splitlines()[-1])
-    return {
-        "scale": scale, "rows": rows, "generate_s": gen_s, "floor_s": floor_s, "floor_mb": floor_mb,
-        "run_s": run_s, "run_mb": run_mb, "stages": result["seconds"], "loaded": result["loaded"],
-        "quarantined": result["quarantined"], "ratio": run_s / floor_s,
-    }
+    measured = []
+    for engine in engines:
+        run_s, run_mb, out = best(repeat if engine == "duckdb" else 1, lambda e=engine: pipeline_run(landing, data, e))
+        result = json.loads(out.strip().splitlines()[-1])
+        measured.append({
+            "engine": engine, "scale": scale, "rows": rows, "generate_s": gen_s, "floor_s": floor_s,
+            "floor_mb": floor_mb, "run_s": run_s, "run_mb": run_mb, "stages": result["seconds"],
+            "loaded": result["loaded"], "quarantined": result["quarantined"], "ratio": run_s / floor_s,
+        })
+    return measured
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, action="append", required=True)
     parser.add_argument("--work", type=Path, default=HERE / "work")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest is reported")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per measurement, the fastest reported (Spark runs once)")
+    parser.add_argument("--engine", action="append", choices=["duckdb", "spark"],
+                        help="engines to time (default duckdb); repeat the option for several")
     args = parser.parse_args()
-    print("| scale | rows | generate (7 feeds) | floor: DuckDB CSV->Parquet | shoplake run | run / floor "
+    engines = args.engine or ["duckdb"]
+    if "spark" in engines:
+        start_s, start_mb, _ = spark_start()
+        print(f"Spark session start (JVM + Delta, jars cached): {start_s:.1f} s, {start_mb:.0f} MiB (Python side)\n")
+    print("| engine | scale | rows | generate (7 feeds) | floor: DuckDB CSV->Parquet | shoplake run | run / floor "
           "| stages (detect / read / check / write / gold) | peak RSS run (floor) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for scale in args.scale:
-        m = measure(scale, args.work, args.repeat)
-        stages = m["stages"]
-        assert isinstance(stages, dict)
-        staged = " / ".join(f"{stages.get(k, 0.0):.1f}" for k in ("detect", "read", "check", "write", "gold"))
-        print(f"| {m['scale']} | {m['rows']:,} | {m['generate_s']:.1f} s | {m['floor_s']:.1f} s | {m['run_s']:.1f} s "
-              f"| {m['ratio']:.1f}x | {staged} s | {m['run_mb']:.0f} MiB ({m['floor_mb']:.0f} MiB) |", flush=True)
+        for m in measure(scale, args.work, args.repeat, engines):
+            stages = m["stages"]
+            assert isinstance(stages, dict)
+            staged = " / ".join(f"{stages.get(k, 0.0):.1f}" for k in ("detect", "read", "check", "write", "gold"))
+            print(f"| {m['engine']} | {m['scale']} | {m['rows']:,} | {m['generate_s']:.1f} s | {m['floor_s']:.1f} s "
+                  f"| {m['run_s']:.1f} s | {m['ratio']:.1f}x | {staged} s | {m['run_mb']:.0f} MiB "
+                  f"({m['floor_mb']:.0f} MiB) |", flush=True)
 
 
 if __name__ == "__main__":

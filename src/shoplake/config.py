@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from shoplake.engines import ENGINES
 from shoplake.errors import ConfigError
@@ -22,7 +22,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     landing: Path = Path("landing")
-    lake: Path = Path("lake")
+    lake: Path = Path("lake")  # local folder: Delta tables (unless tables_uri), the state store, spill space
+    tables_uri: str | None = None  # Delta tables on object storage instead: s3a://bucket/lake, abfss://..., dbfs:/...
     archive: Path | None = None  # default: <landing>/../archive
     engine: str = "duckdb"
     contracts: list[Path] = []  # project folders whose YAML contracts override or extend the built-in pack
@@ -33,6 +34,13 @@ class Settings(BaseModel):
     spark_master: str = "local[2]"  # Spark engine: local[N], spark://host:7077, yarn, ...
     spark_conf: dict[str, str] = {}  # Spark engine: extra session settings
 
+    @model_validator(mode="after")
+    def _tables_where_the_engine_reaches(self) -> Settings:
+        if self.tables_uri and "://" in self.tables_uri and self.engine == "duckdb":
+            raise ValueError("the duckdb engine keeps its tables on a local disk (leave tables_uri unset); "
+                             "object storage needs engine: spark")
+        return self
+
     @field_validator("engine")
     @classmethod
     def _known_engine(cls, value: str) -> str:
@@ -40,6 +48,11 @@ class Settings(BaseModel):
         if name not in ENGINES:
             raise ValueError(f"unknown engine {value!r} (choose one of: {', '.join(ENGINES)})")
         return name
+
+    @property
+    def tables_root(self) -> str:
+        """Where the bronze/silver/quarantine/gold Delta tables live."""
+        return self.tables_uri.rstrip("/") if self.tables_uri else str(self.lake.resolve())
 
     @property
     def archive_dir(self) -> Path:

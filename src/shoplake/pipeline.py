@@ -80,7 +80,7 @@ def run(settings: Settings, progress: Progress | None = None) -> RunReport:
     engine = open_engine(settings.engine, temp_dir=settings.lake / "_tmp", memory_limit=settings.memory_limit,
                          threads=settings.threads, spark_master=settings.spark_master,
                          spark_conf=settings.spark_conf)
-    lake = str(settings.lake.resolve())
+    lake = settings.tables_root
     report = RunReport(lake=lake)
     try:
         with report.timed("detect"):

@@ -16,7 +16,7 @@ def query_table(config: Settings, layer: str, name: str, query: exp.Select | Non
     engine = open_engine(config.engine, temp_dir=config.lake / "_tmp", memory_limit=config.memory_limit,
                          spark_master=config.spark_master, spark_conf=config.spark_conf)
     try:
-        if not engine.attach_delta(f"{config.lake.resolve()}/{layer}/{name}", layer, name):
+        if not engine.attach_delta(f"{config.tables_root}/{layer}/{name}", layer, name):
             return []
         return engine.fetch(query or select("*").from_(table(name, layer)))
     finally:
