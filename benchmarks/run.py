@@ -62,7 +62,7 @@ def best(repeat: int, step: Callable[[], tuple[float, float, str]]) -> tuple[flo
 def spark_start() -> tuple[float, float, str]:
     """A Spark session with Delta, started and stopped: the JVM's share of a Spark run."""
     return child("from shoplake.engines.spark_engine import spark_session; "
-                 "spark_session('local[2]', ()).range(1).count()")
+                 "spark_session(None, ()).range(1).count()")
 
 
 def measure(scale: float, work: Path, repeat: int, engines: list[str]) -> list[dict[str, object]]:

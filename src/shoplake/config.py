@@ -31,7 +31,8 @@ class Settings(BaseModel):
     state_url: str | None = None  # SQLAlchemy URL of the operational store; default SQLite in the lake
     memory_limit: str = "1GB"  # DuckDB engine
     threads: int | None = None  # DuckDB engine
-    spark_master: str = "local[2]"  # Spark engine: local[N], spark://host:7077, yarn, ...
+    spark_master: str | None = None  # Spark engine: local[N], spark://host:7077, yarn; None: spark-submit's
+    # or Databricks' session, else local[*]
     spark_conf: dict[str, str] = {}  # Spark engine: extra session settings
 
     @model_validator(mode="after")

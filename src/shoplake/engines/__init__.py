@@ -17,7 +17,7 @@ def open_engine(
     temp_dir: Path,
     memory_limit: str = "1GB",
     threads: int | None = None,
-    spark_master: str = "local[2]",
+    spark_master: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
 ) -> Engine:
     """The engine called `name`; an unknown name is an error, never a fallback."""

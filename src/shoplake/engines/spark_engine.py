@@ -44,8 +44,12 @@ T = TypeVar("T")
 
 
 @functools.cache
-def spark_session(master: str, conf: tuple[tuple[str, str], ...]) -> SparkSession:
-    """The process's Spark session with Delta Lake; UTC everywhere, quiet, small shuffles by default."""
+def spark_session(master: str | None, conf: tuple[tuple[str, str], ...]) -> SparkSession:
+    """The process's Spark session with Delta Lake; UTC everywhere, quiet, small shuffles by default.
+
+    Without a master, an existing session (spark-submit, a Databricks job) is used as it is; settings
+    that only apply at start-up, such as the jars, are then the platform's.
+    """
     import pyspark
 
     spark_version = ".".join(pyspark.__version__.split(".")[:2])
@@ -54,7 +58,7 @@ def spark_session(master: str, conf: tuple[tuple[str, str], ...]) -> SparkSessio
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.jars.packages": DELTA_JAR.format(spark=spark_version),
         "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.shuffle.partitions": "4",  # a cluster overrides these in spark_conf
         "spark.default.parallelism": "4",
         # Delta rebuilds a table's state in this many tasks (default 50: seconds of overhead locally).
         "spark.databricks.delta.snapshotPartitions": "2",
@@ -68,13 +72,15 @@ def spark_session(master: str, conf: tuple[tuple[str, str], ...]) -> SparkSessio
     }
     if "spark.jars" in settings:
         settings.pop("spark.jars.packages")  # jars from a local folder (offline clusters)
-    builder = SparkSession.builder.master(master).appName("shoplake")
+    builder = SparkSession.builder.appName("shoplake")
+    if master:
+        builder = builder.master(master)
     for key, value in settings.items():
         builder = builder.config(key, value)
     try:
         session = builder.getOrCreate()
     except Exception as error:
-        raise EngineError(f"cannot start Spark ({master}): {error}",
+        raise EngineError(f"cannot start Spark ({master or 'default master'}): {_short(error)}",
                           hint="Spark needs Java 17+ and `pip install shoplake[spark]`") from error
     session.sparkContext.setLogLevel("ERROR")
     return session
@@ -83,7 +89,7 @@ def spark_session(master: str, conf: tuple[tuple[str, str], ...]) -> SparkSessio
 class SparkEngine:
     capabilities = CAPABILITIES
 
-    def __init__(self, *, master: str = "local[2]", conf: Mapping[str, str] | None = None) -> None:
+    def __init__(self, *, master: str | None = None, conf: Mapping[str, str] | None = None) -> None:
         self._spark = spark_session(master, tuple(sorted((conf or {}).items())))
         self._persisted: dict[str, DataFrame] = {}
 
