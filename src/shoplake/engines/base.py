@@ -53,6 +53,54 @@ class MergeSpec:
 
 
 @dataclass(frozen=True)
+class MergeClauses:
+    """A MergeSpec as the clauses of a Delta MERGE (source `s`, target `t`), rendered for one dialect.
+
+    Written once here, so both engines merge alike; `None` for a set or values means all columns.
+    """
+
+    on: str
+    update_when: str | None
+    update_set: dict[str, str] | None
+    insert_when: str | None
+    insert_values: dict[str, str] | None
+
+
+def merge_clauses(spec: MergeSpec, columns: list[str], dialect: str) -> MergeClauses:
+    def c(table: str, name: str) -> exp.Column:
+        return exp.column(name, table=table, quoted=True)
+
+    def sql(node: exp.Expr) -> str:
+        return node.sql(dialect=dialect)
+
+    if spec.mode == "upsert":
+        on = exp.and_(*[exp.EQ(this=c("t", k), expression=c("s", k)) for k in spec.keys])
+        newer = None
+        if spec.sequence:
+            # A row replaces the stored one unless it is older by the sequence column; a row without a
+            # sequence value is the latest to arrive, so it wins.
+            s, t = c("s", spec.sequence), c("t", spec.sequence)
+            newer = sql(exp.or_(s.is_(exp.null()), t.copy().is_(exp.null()),
+                                exp.GTE(this=s.copy(), expression=t.copy())))
+        return MergeClauses(on=sql(on), update_when=newer, update_set=None, insert_when=None, insert_values=None)
+    # SCD2 in one commit: rows carrying a merge key close the current version of their key, rows whose
+    # merge key is NULL never match and are inserted as the new current version.
+    on = exp.and_(*[exp.EQ(this=c("t", k), expression=c("s", MERGE_KEY_PREFIX + k)) for k in spec.keys],
+                  c("t", CURRENT_FLAG))
+    def ident(name: str) -> exp.Identifier:
+        return exp.Identifier(this=name, quoted=True)
+
+    return MergeClauses(
+        on=sql(on),
+        update_when=None,
+        update_set={sql(ident(VALID_TO)): sql(c("s", spec.close_at or VALID_TO)),
+                    sql(ident(CURRENT_FLAG)): sql(exp.false())},
+        insert_when=sql(exp.and_(*[c("s", MERGE_KEY_PREFIX + k).is_(exp.null()) for k in spec.keys])),
+        insert_values={sql(ident(name)): sql(c("s", name)) for name in columns},
+    )
+
+
+@dataclass(frozen=True)
 class WriteJob:
     """One staged table of this run to write to one Delta table."""
 

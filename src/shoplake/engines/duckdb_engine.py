@@ -15,13 +15,12 @@ from deltalake.exceptions import TableNotFoundError
 from sqlglot import exp
 
 from shoplake.engines.base import (
-    CURRENT_FLAG,
     MERGE_KEY_PREFIX,
-    VALID_TO,
     Capabilities,
     MergeSpec,
     WriteJob,
     WriteResult,
+    merge_clauses,
     quoted,
 )
 from shoplake.errors import EngineError
@@ -195,27 +194,16 @@ class DuckDBEngine:
         if rows.empty:
             rows.close()
             return WriteResult(rows=0, version=target.version())
-        if spec.mode == "upsert":
-            predicate = " AND ".join(f"t.{quoted(k)} = s.{quoted(k)}" for k in spec.keys)
-            merger = target.merge(rows.reader(), predicate, "s", "t", merge_schema=True)
-            # A row replaces the stored one unless it is older by the sequence column; a row without a
-            # sequence value is the latest to arrive, so it wins.
-            seq = quoted(spec.sequence) if spec.sequence else None
-            newer = f"s.{seq} IS NULL OR t.{seq} IS NULL OR s.{seq} >= t.{seq}" if seq else None
-            merger = merger.when_matched_update_all(predicate=newer).when_not_matched_insert_all()
+        clauses = merge_clauses(spec, columns, "duckdb")  # delta-rs reads DuckDB-style identifiers
+        merger = target.merge(rows.reader(), clauses.on, "s", "t", merge_schema=True)
+        if clauses.update_set is None:
+            merger = merger.when_matched_update_all(predicate=clauses.update_when)
         else:
-            # SCD2 in one commit: rows carrying a merge key close the current version of their key,
-            # rows whose merge key is NULL never match and are inserted as the new current version.
-            predicate = " AND ".join(
-                f"t.{quoted(k)} = s.{quoted(MERGE_KEY_PREFIX + k)}" for k in spec.keys
-            ) + f" AND t.{quoted(CURRENT_FLAG)}"
-            merger = target.merge(rows.reader(), predicate, "s", "t", merge_schema=True)
-            merger = merger.when_matched_update(
-                {quoted(VALID_TO): f"s.{quoted(spec.close_at or VALID_TO)}", quoted(CURRENT_FLAG): "false"}
-            ).when_not_matched_insert(
-                {quoted(c): f"s.{quoted(c)}" for c in columns},
-                predicate=" AND ".join(f"s.{quoted(MERGE_KEY_PREFIX + k)} IS NULL" for k in spec.keys),
-            )
+            merger = merger.when_matched_update(clauses.update_set, predicate=clauses.update_when)
+        if clauses.insert_values is None:
+            merger = merger.when_not_matched_insert_all(predicate=clauses.insert_when)
+        else:
+            merger = merger.when_not_matched_insert(clauses.insert_values, predicate=clauses.insert_when)
         try:
             merger.execute()
         finally:

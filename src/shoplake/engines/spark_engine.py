@@ -19,13 +19,12 @@ from pyspark.sql.types import StringType, StructField, StructType
 from sqlglot import exp
 
 from shoplake.engines.base import (
-    CURRENT_FLAG,
     MERGE_KEY_PREFIX,
-    VALID_TO,
     Capabilities,
     MergeSpec,
     WriteJob,
     WriteResult,
+    merge_clauses,
 )
 from shoplake.errors import EngineError
 
@@ -213,23 +212,19 @@ class SparkEngine:
         target = DeltaTable.forPath(self._spark, path)
         if rows == 0:
             return WriteResult(rows=0, version=_version(self._spark, path))
-        source = frame.alias("s")
-        if spec.mode == "upsert":
-            on = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in spec.keys)
-            seq = _q(spec.sequence) if spec.sequence else None
-            newer = f"s.{seq} IS NULL OR t.{seq} IS NULL OR s.{seq} >= t.{seq}" if seq else None
-            merge = target.alias("t").merge(source, on).whenMatchedUpdateAll(condition=newer)
-            merge = merge.whenNotMatchedInsertAll()
+        columns = [c for c in frame.columns if not c.startswith(MERGE_KEY_PREFIX)]
+        clauses = merge_clauses(spec, columns, "spark")
+        merge = target.alias("t").merge(frame.alias("s"), clauses.on)
+        update: dict[str, Any] = {"condition": clauses.update_when} if clauses.update_when else {}
+        insert: dict[str, Any] = {"condition": clauses.insert_when} if clauses.insert_when else {}
+        if clauses.update_set is None:
+            merge = merge.whenMatchedUpdateAll(**update)
         else:
-            on = " AND ".join(f"t.{_q(k)} = s.{_q(MERGE_KEY_PREFIX + k)}" for k in spec.keys)
-            on += f" AND t.{_q(CURRENT_FLAG)}"
-            columns = [c for c in frame.columns if not c.startswith(MERGE_KEY_PREFIX)]
-            merge = target.alias("t").merge(source, on).whenMatchedUpdate(
-                set={_q(VALID_TO): f"s.{_q(spec.close_at or VALID_TO)}", _q(CURRENT_FLAG): "false"}
-            ).whenNotMatchedInsert(
-                condition=" AND ".join(f"s.{_q(MERGE_KEY_PREFIX + k)} IS NULL" for k in spec.keys),
-                values={_q(c): f"s.{_q(c)}" for c in columns},
-            )
+            merge = merge.whenMatchedUpdate(set=dict(clauses.update_set), **update)
+        if clauses.insert_values is None:
+            merge = merge.whenNotMatchedInsertAll(**insert)
+        else:
+            merge = merge.whenNotMatchedInsert(values=dict(clauses.insert_values), **insert)
         merge.execute()
         return WriteResult(rows=rows, version=_version(self._spark, path))
 
@@ -280,10 +275,6 @@ def _version(spark: SparkSession, path: str) -> int:
     from delta.tables import DeltaTable
 
     return int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
-
-
-def _q(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def _short(error: Exception) -> str:
