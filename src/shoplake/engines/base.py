@@ -113,7 +113,6 @@ class WriteJob:
 @dataclass(frozen=True)
 class WriteResult:
     rows: int
-    version: int
 
 
 class Engine(Protocol):
@@ -159,6 +158,5 @@ class Engine(Protocol):
         """
         ...
 
-    def delta_version(self, path: str) -> int | None: ...
 
     def close(self) -> None: ...

@@ -172,7 +172,7 @@ class DuckDBEngine:
         existing = _open(path)
         if rows.empty and existing is not None and mode == "append":
             rows.close()
-            return WriteResult(rows=0, version=existing.version())
+            return WriteResult(rows=0)
         try:
             write_deltalake(
                 path,
@@ -182,7 +182,7 @@ class DuckDBEngine:
             )
         finally:
             rows.close()  # a failed write must not leave the connection with an open result
-        return WriteResult(rows=rows.count, version=_version(path))
+        return WriteResult(rows=rows.count)
 
     def _merge(self, con: duckdb.DuckDBPyConnection, table: str, path: str, spec: MergeSpec) -> WriteResult:
         target = _open(path)
@@ -193,7 +193,7 @@ class DuckDBEngine:
         rows = _Rows(con, table, merge_keys=True)
         if rows.empty:
             rows.close()
-            return WriteResult(rows=0, version=target.version())
+            return WriteResult(rows=0)
         clauses = merge_clauses(spec, columns, "duckdb")  # delta-rs reads DuckDB-style identifiers
         merger = target.merge(rows.reader(), clauses.on, "s", "t", merge_schema=True)
         if clauses.update_set is None:
@@ -208,11 +208,7 @@ class DuckDBEngine:
             merger.execute()
         finally:
             rows.close()
-        return WriteResult(rows=rows.count, version=_version(path))
-
-    def delta_version(self, path: str) -> int | None:
-        table = _open(path)
-        return None if table is None else table.version()
+        return WriteResult(rows=rows.count)
 
     def close(self) -> None:
         self._con.close()
@@ -284,10 +280,6 @@ def _open(path: str) -> DeltaTable | None:
         return DeltaTable(path)
     except TableNotFoundError:
         return None
-
-
-def _version(path: str) -> int:
-    return int(DeltaTable(path).version())
 
 
 def _ident(name: str) -> str:

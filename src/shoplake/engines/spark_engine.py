@@ -196,14 +196,14 @@ class SparkEngine:
             return self._merge(frame, job.path, job.merge)
         rows = data.count()
         if rows == 0 and exists and job.mode == "append":
-            return WriteResult(rows=0, version=_version(self._spark, job.path))
+            return WriteResult(rows=0)
         writer = data.write.format("delta")
         if job.mode == "append":
             writer = writer.mode("append").option("mergeSchema", "true")
         else:  # overwrite, or the first load of a merged table
             writer = writer.mode("overwrite").option("overwriteSchema", "true")
         writer.save(job.path)
-        return WriteResult(rows=rows, version=_version(self._spark, job.path))
+        return WriteResult(rows=rows)
 
     def _merge(self, frame: DataFrame, path: str, spec: MergeSpec) -> WriteResult:
         from delta.tables import DeltaTable
@@ -211,7 +211,7 @@ class SparkEngine:
         rows = frame.count()
         target = DeltaTable.forPath(self._spark, path)
         if rows == 0:
-            return WriteResult(rows=0, version=_version(self._spark, path))
+            return WriteResult(rows=0)
         columns = [c for c in frame.columns if not c.startswith(MERGE_KEY_PREFIX)]
         clauses = merge_clauses(spec, columns, "spark")
         merge = target.alias("t").merge(frame.alias("s"), clauses.on)
@@ -226,12 +226,7 @@ class SparkEngine:
         else:
             merge = merge.whenNotMatchedInsert(values=dict(clauses.insert_values), **insert)
         merge.execute()
-        return WriteResult(rows=rows, version=_version(self._spark, path))
-
-    def delta_version(self, path: str) -> int | None:
-        from delta.tables import DeltaTable
-
-        return _version(self._spark, path) if DeltaTable.isDeltaTable(self._spark, path) else None
+        return WriteResult(rows=rows)
 
     def close(self) -> None:
         self.clear()  # the session itself lives as long as the process
@@ -269,12 +264,6 @@ def render(query: exp.Expr) -> str:
             table.set("this", exp.to_identifier(f"{table.db}__{table.name}", quoted=True))
             table.set("db", None)
     return query.sql(dialect="spark")
-
-
-def _version(spark: SparkSession, path: str) -> int:
-    from delta.tables import DeltaTable
-
-    return int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
 
 
 def _short(error: Exception) -> str:

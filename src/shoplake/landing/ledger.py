@@ -147,12 +147,5 @@ class Ledger:
             rows = conn.execute(sa.select(batches).order_by(batches.c.started_at.desc()).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
 
-    def rule_rows(self, batch_id: str | None = None) -> list[dict[str, Any]]:
-        query = sa.select(rule_results)
-        if batch_id:
-            query = query.where(rule_results.c.batch_id == batch_id)
-        with self._tx() as conn:
-            return [dict(r) for r in conn.execute(query).mappings().all()]
-
     def close(self) -> None:
         self.engine.dispose()

@@ -77,7 +77,3 @@ def failures_list(checks: list[exp.Case]) -> exp.Expr:
     )
     any_failed = exp.or_(*[check.args["ifs"][0].this.copy() for check in checks])
     return exp.Case(ifs=[exp.If(this=any_failed, true=messages)])
-
-
-def render(expression: exp.Expr) -> str:
-    return expression.sql(dialect=DIALECT)
