@@ -154,7 +154,7 @@ def demo(
     print_quarantine(settings, report)
     print_kpis(settings)
     console.print(f"\ntables: {settings.tables_root}/{{bronze,silver,quarantine,gold}}/<name> (Delta Lake)")
-    console.print(f"archive: {settings.archive_dir.resolve()}   ledger: {settings.state_db_url}")
+    console.print(f"archive: {settings.archive_dir}   ledger: {settings.state_db_url}")
     console.print(f"next: [bold]{_self_command()} status --lake {settings.lake}[/]")
 
 

@@ -7,13 +7,24 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from shoplake.engines import ENGINES
 from shoplake.errors import ConfigError
+from shoplake.landing.storage import child_of, parent_of
 
 CONFIG_FILE = "shoplake.yml"
 ENV_PREFIX = "SHOPLAKE_"
+
+
+class Batching(BaseModel):
+    """When the watcher starts a batch for a business date (a trigger file always starts one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_files: int = 10  # at least this many files waiting, with every required feed present
+    max_wait_minutes: float = 20.0  # or this long after the last required feed arrived
+    required: list[str] = ["orders", "order_items", "products"]
 
 
 class Settings(BaseModel):
@@ -21,10 +32,12 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    landing: Path = Path("landing")
-    lake: Path = Path("lake")  # local folder: Delta tables (unless tables_uri), the state store, spill space
-    tables_uri: str | None = None  # Delta tables on object storage instead: s3a://bucket/lake, abfss://..., dbfs:/...
-    archive: Path | None = None  # default: <landing>/../archive
+    # Folders or object-storage URIs (s3://bucket/prefix); a local lake also holds the state store and
+    # spill space, a remote one keeps those in work_dir.
+    landing: Path | str = Path("landing")
+    lake: Path | str = Path("lake")
+    archive: Path | str | None = None  # default: next to landing, named archive
+    work_dir: Path | None = None  # local scratch for a remote lake (default ./.shoplake)
     engine: str = "duckdb"
     contracts: list[Path] = []  # project folders whose YAML contracts override or extend the built-in pack
     models: list[Path] = []  # project folders of extra or replacement gold models
@@ -34,13 +47,18 @@ class Settings(BaseModel):
     spark_master: str | None = None  # Spark engine: local[N], spark://host:7077, yarn; None: spark-submit's
     # or Databricks' session, else local[*]
     spark_conf: dict[str, str] = {}  # Spark engine: extra session settings
+    batching: Batching = Batching()  # when `shoplake watch` starts a batch
+    settle_seconds: float = 2.0  # watch: a file is read once its size and mtime are unchanged this long
+    scan_seconds: float = 30.0  # watch: full listing of the landing store, the safety net under events
+    lease_seconds: float = 60.0  # a running batch's lease; renewed while its process lives
 
-    @model_validator(mode="after")
-    def _tables_where_the_engine_reaches(self) -> Settings:
-        if self.tables_uri and "://" in self.tables_uri and self.engine == "duckdb":
-            raise ValueError("the duckdb engine keeps its tables on a local disk (leave tables_uri unset); "
-                             "object storage needs engine: spark")
-        return self
+    @field_validator("landing", "lake", "archive", mode="after")
+    @classmethod
+    def _path_or_uri(cls, value: Path | str | None) -> Path | str | None:
+        """A URI stays text; anything else is a local path."""
+        if value is None or isinstance(value, Path):
+            return value
+        return value.rstrip("/") if "://" in value else Path(value)
 
     @field_validator("engine")
     @classmethod
@@ -53,15 +71,22 @@ class Settings(BaseModel):
     @property
     def tables_root(self) -> str:
         """Where the bronze/silver/quarantine/gold Delta tables live."""
-        return self.tables_uri.rstrip("/") if self.tables_uri else str(self.lake.resolve())
+        return self.lake if isinstance(self.lake, str) else str(self.lake.resolve())
 
     @property
-    def archive_dir(self) -> Path:
-        return self.archive or self.landing.parent / "archive"
+    def archive_dir(self) -> Path | str:
+        return self.archive or child_of(parent_of(self.landing), "archive")
+
+    @property
+    def scratch(self) -> Path:
+        """Local space for spill files, downloaded landing files and the default state store."""
+        if isinstance(self.lake, Path):
+            return self.lake
+        return self.work_dir or Path(".shoplake")
 
     @property
     def state_db_url(self) -> str:
-        return self.state_url or f"sqlite:///{(self.lake / '_state' / 'shoplake.db').resolve()}"
+        return self.state_url or f"sqlite:///{(self.scratch / '_state' / 'shoplake.db').resolve()}"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -98,10 +123,12 @@ def _relative_to(values: dict[str, Any], base: Path) -> dict[str, Any]:
     """Paths in a config file are relative to the file, as a reader of the file expects (paths given
     on the command line or in the environment stay relative to the working directory)."""
     def fix(value: Any) -> Any:
-        return value if value is None or Path(str(value)).is_absolute() else str(base / str(value))
+        if value is None or "://" in str(value) or Path(str(value)).is_absolute():
+            return value
+        return str(base / str(value))
 
     fixed = dict(values)
-    for name in ("landing", "lake", "archive"):
+    for name in ("landing", "lake", "archive", "work_dir"):
         if name in fixed:
             fixed[name] = fix(fixed[name])
     for name in ("contracts", "models"):

@@ -56,3 +56,9 @@ class FileRejected(ShoplakeError):
 
 class BatchFailed(ShoplakeError):
     """A batch hit a fail_batch rule or a step failed; nothing of it reached silver or gold."""
+
+
+class LakeBusy(ShoplakeError):
+    """Another live shoplake process holds the lake (one writer per lake keeps batches exactly once)."""
+
+    retryable = True

@@ -1,7 +1,26 @@
-"""One run: every waiting file, batch by business date, through bronze, silver and quarantine, then gold."""
+"""Batches: files of one business date through bronze, silver and quarantine, then gold, exactly once.
+
+A `Session` is one process's hold on a lake. It takes the lake's lock (a lease renewed by a heartbeat
+thread), finishes or rolls back whatever a dead process left half-done, notes landed files in the
+ledger as waiting, and runs batches of them.
+
+A batch moves running -> committed -> succeeded (or failed):
+  running    files are read and checked; the version of every table the batch may write is noted in
+             the ledger, then bronze, quarantine, silver and gold are written, each commit tagged with
+             the batch id. Killed here, the next session restores every noted table to its version
+             and the files wait again: as if the batch had never started.
+  committed  every table is written and every file's counts and archive path are in the ledger; only
+             moving files to the archive is left. Killed here, the next session finishes the moves.
+A batch that fails (a fail_batch rule, an unreadable trigger, a write error) is rolled back the same way
+and its files go to archive/failed/<date>/.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -10,19 +29,27 @@ from dataclasses import dataclass, field
 from datetime import date
 from itertools import groupby
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 from sqlglot import exp
 
 from shoplake.config import Settings
 from shoplake.contracts import ContractSet, load_contracts
-from shoplake.engines import Engine, open_engine
-from shoplake.errors import BatchFailed, FileRejected, ShoplakeError
+from shoplake.engines import Engine, WriteJob, open_engine
+from shoplake.errors import BatchFailed, ConfigError, FileRejected, ShoplakeError
+from shoplake.faults import crash_point
 from shoplake.landing import ledger as L
-from shoplake.landing.archive import archive_file
-from shoplake.landing.files import LandedFile, discover
+from shoplake.landing.archive import FAILED, PROCESSED, archive_target, finish_move
+from shoplake.landing.files import classify, in_progress, landed_file
+from shoplake.landing.storage import Entry, LocalStore, open_store
 from shoplake.layers import bronze, gold, silver
+from shoplake.layers.sql import col, lit
+from shoplake.notify import BATCH_FAILED, BATCH_ROLLED_BACK, FILE_DUPLICATE, FILE_FAILED, Event, Notifiers
 
 Progress = Callable[[str, int, int], None]  # (step description, done, total)
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+LOCK = "lake"
 
 
 @dataclass
@@ -46,6 +73,8 @@ class BatchOutcome:
     files: list[FileOutcome] = field(default_factory=list)
     rule_failures: dict[str, dict[str, int]] = field(default_factory=dict)  # feed -> rule -> rows
     error: str | None = None
+    reason: str = ""  # why the batch ran (run, trigger, max_files, max_wait, reprocess, replay)
+    seconds: float = 0.0
 
 
 @dataclass
@@ -53,6 +82,7 @@ class RunReport:
     batches: list[BatchOutcome] = field(default_factory=list)
     skipped_duplicates: list[FileOutcome] = field(default_factory=list)
     unrecognised: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)  # what was finished or rolled back first
     gold: dict[str, int] = field(default_factory=dict)
     lake: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage, summed over batches
@@ -67,202 +97,481 @@ class RunReport:
 
     @property
     def failed(self) -> bool:
-        return any(b.status != "succeeded" for b in self.batches) or any(
+        return any(b.status != L.SUCCEEDED for b in self.batches) or any(
             f.status == L.FAILED for b in self.batches for f in b.files)
 
 
-def run(settings: Settings, progress: Progress | None = None) -> RunReport:
-    """Process every waiting file of the landing folder; returns what happened to each."""
-    contracts = load_contracts(settings.contracts)
-    models = gold.load_models(settings.models)
-    settings.lake.mkdir(parents=True, exist_ok=True)
-    ledger = L.Ledger(settings.state_db_url)
-    engine = open_engine(settings.engine, temp_dir=settings.lake / "_tmp", memory_limit=settings.memory_limit,
-                         threads=settings.threads, spark_master=settings.spark_master,
-                         spark_conf=settings.spark_conf)
-    lake = settings.tables_root
-    report = RunReport(lake=lake)
+def run(settings: Settings, progress: Progress | None = None, notifiers: Notifiers | None = None) -> RunReport:
+    """Process every waiting file of the landing store now, one batch per business date, oldest first."""
+    with Session(settings, notifiers=notifiers, progress=progress) as session:
+        report = session.report
+        session.scan()
+        groups = session.waiting_groups()
+        for i, ((_, replaces), waiting) in enumerate(groups):
+            if progress:
+                progress(f"batch {waiting[0].business_date}", i, len(groups))
+            session.run_batch(waiting, reason="reprocess" if replaces else "run", replaces=replaces)
+        if not report.batches and not session.gold_exists():
+            session.build_gold(tag=None)
+        return report
+
+
+def _dead(owner: str) -> bool:
+    """Whether the process named `owner` (host:pid) is known to be gone: only provable on this host."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
     try:
-        with report.timed("detect"):
-            found = discover(settings.landing, contracts)
-        report.unrecognised = [str(p) for p in found.unrecognised]
-        waiting = _skip_duplicates(found.files, ledger, settings, report)
-        dates = [(d, list(group)) for d, group in groupby(waiting, key=lambda f: f.business_date)]
-        for i, (business_date, files) in enumerate(dates):
-            if progress:
-                progress(f"batch {business_date}", i, len(dates))
-            report.batches.append(_run_batch(engine, contracts, ledger, settings, lake, business_date, files,
-                                             progress, report))
-        if any(b.status == "succeeded" for b in report.batches) or not _gold_exists(lake):
-            available = silver.attach_silver(engine, contracts, lake)
-            if progress:
-                progress("gold models", len(dates), len(dates))
-            with report.timed("gold"):
-                report.gold = gold.run_models(engine, models, lake, available)
-    finally:
-        engine.close()
-        ledger.close()
-    return report
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
-def _gold_exists(lake: str) -> bool:
-    return Path(lake, "gold").is_dir()
+class Session:
+    """One process's hold on a lake; use as a context manager."""
 
+    def __init__(self, settings: Settings, *, notifiers: Notifiers | None = None,
+                 progress: Progress | None = None) -> None:
+        self.settings = settings
+        self.contracts: ContractSet = load_contracts(settings.contracts)
+        self.models = gold.load_models(settings.models)
+        self.landing = open_store(settings.landing)
+        if isinstance(self.landing, LocalStore) and not self.landing.root.is_dir():
+            raise ConfigError(f"landing folder {self.landing.root} does not exist",
+                              hint="create it or set landing in shoplake.yml")
+        self.archive = open_store(settings.archive_dir)
+        self.lake = settings.tables_root
+        settings.scratch.mkdir(parents=True, exist_ok=True)
+        self.cache = settings.scratch / "_landing_cache"
+        self.ledger = L.Ledger(settings.state_db_url)
+        self.notifiers = notifiers or Notifiers()
+        self.progress = progress
+        self.report = RunReport(lake=self.lake)
+        self._engine: Engine | None = None
+        self._heartbeat: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.lock_lost = threading.Event()
 
-def _skip_duplicates(files: list[LandedFile], ledger: L.Ledger, settings: Settings, report: RunReport
-                     ) -> list[LandedFile]:
-    """Files whose exact content was loaded before (or earlier in this run) are archived, never loaded."""
-    seen: dict[str, str] = {}
-    waiting = []
-    for landed in files:
-        if landed.is_trigger or not landed.has_rows:
-            waiting.append(landed)
-            continue
-        earlier = ledger.loaded_file_with_hash(landed.sha256) or seen.get(landed.sha256)
-        if earlier is None:
-            seen[landed.sha256] = str(landed.path)
-            waiting.append(landed)
-            continue
-        target = archive_file(landed.path, settings.archive_dir, "failed", landed.business_date, None)
-        error = f"duplicate: same content (sha256 {landed.sha256[:12]}…) as {earlier}"
-        ledger.record_file(path=str(landed.path), archived_path=str(target), size=landed.size, sha256=landed.sha256,
-                           feed=landed.feed, business_date=landed.business_date, status=L.DUPLICATE, error=error,
-                           processed_at=L.now())
-        report.skipped_duplicates.append(FileOutcome(landed.relative, landed.feed, L.DUPLICATE, error=error,
-                                                     archived_to=str(target)))
-    return waiting
-
-
-def _run_batch(
-    engine: Engine,
-    contracts: ContractSet,
-    ledger: L.Ledger,
-    settings: Settings,
-    lake: str,
-    business_date: date,
-    files: list[LandedFile],
-    progress: Progress | None,
-    report: RunReport,
-) -> BatchOutcome:
-    batch_id = f"{business_date:%Y%m%d}-{uuid.uuid4().hex[:8]}"
-    started = L.now()
-    ledger.start_batch(batch_id, business_date, settings.engine, len(files))
-    engine.clear()
-    outcome = BatchOutcome(batch_id, business_date, "running")
-    ids = {f.path: ledger.record_file(path=str(f.path), size=f.size, sha256=f.sha256, feed=f.feed,
-                                      business_date=business_date, status="pending", batch_id=batch_id)
-           for f in files}
-    by_name: dict[str, FileOutcome] = {}
-    loaded: dict[str, list[exp.Select]] = {}  # feed -> bronze rows of each of its readable files
-    drifted: dict[str, list[str]] = {}
-    steps = len(files) + 2 * len(contracts.contracts)
-    done = 0
-    # 1. Bronze (staged): read every data file; an unreadable file fails alone.
-    for landed in (f for f in files if not f.is_trigger):
-        assert landed.feed is not None
-        contract = contracts[landed.feed]
-        file_outcome = FileOutcome(landed.relative, landed.feed, "pending")
-        outcome.files.append(file_outcome)
-        by_name[landed.relative] = file_outcome
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def __enter__(self) -> Session:
         try:
-            with report.timed("read"):
-                layout = bronze.sniff(landed.path, contract)
-                staged = f"csv__{landed.feed}__{len(loaded.get(landed.feed, []))}"
-                file_outcome.rows_read, rows = bronze.load_file(
-                    engine, contract, landed.path, layout, source_file=landed.relative, batch_id=batch_id,
-                    ingested_at=started, staged=staged)
-        except FileRejected as rejected:
-            _fail_file(ledger, settings, ids[landed.path], landed, file_outcome, rejected.reason, batch_id)
-            continue
-        loaded.setdefault(landed.feed, []).append(rows)
-        if layout.drifted and contract.schema_drift.value == "quarantine":
-            drifted.setdefault(landed.feed, []).append(landed.relative)
-        done += 1
-        if progress:
-            progress(f"{business_date} bronze {landed.relative}", done, steps)
-    try:
+            self.ledger.acquire_lock(LOCK, OWNER, self.settings.lease_seconds, dead=_dead)
+        except BaseException:
+            self.ledger.close()
+            raise
+        self._heartbeat = threading.Thread(target=self._renew, name="shoplake-lease", daemon=True)
+        self._heartbeat.start()
+        try:
+            self.recover()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        if self._heartbeat:
+            self._heartbeat.join()
+        try:
+            if self._engine is not None:
+                self._engine.close()
+            self.ledger.release_lock(LOCK, OWNER)
+        finally:
+            self.ledger.close()
+
+    def _renew(self) -> None:
+        interval = max(self.settings.lease_seconds / 3, 0.05)
+        while not self._stop.wait(interval):
+            try:
+                self.ledger.acquire_lock(LOCK, OWNER, self.settings.lease_seconds, dead=_dead)
+            except ShoplakeError:
+                self.lock_lost.set()  # checked before anything is committed
+                return
+            except Exception:  # a blip of the state store: try again at the next beat
+                continue
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            s = self.settings
+            self._engine = open_engine(s.engine, temp_dir=s.scratch / "_tmp", memory_limit=s.memory_limit,
+                                       threads=s.threads, spark_master=s.spark_master, spark_conf=s.spark_conf)
+        return self._engine
+
+    # -- recovery ----------------------------------------------------------------------------------
+    def recover(self) -> None:
+        """Finish (committed) or roll back (running) every batch a dead process left behind."""
+        for batch in self.ledger.unfinished_batches():
+            batch_id = batch["batch_id"]
+            if batch["status"] == L.COMMITTED:
+                moved = self._archive(batch_id)
+                self.ledger.set_batch(batch_id, status=batch["outcome"], finished_at=L.now())
+                self.report.recovered.append(f"batch {batch_id} was committed by {batch['owner']}: finished "
+                                             f"archiving ({moved} file(s) moved)")
+            else:
+                self._roll_back(batch_id, f"interrupted ({batch['owner']} stopped while it ran); rolled back")
+                self.report.recovered.append(f"batch {batch_id} of {batch['owner']} was interrupted: rolled back, "
+                                             "its files wait again")
+                self.notifiers.send(Event(BATCH_ROLLED_BACK, f"batch {batch_id} was interrupted and rolled back",
+                                          batch_id=batch_id))
+
+    def _restore_tables(self, batch_id: str) -> None:
+        for path, version in self.ledger.table_versions(batch_id).items():
+            self.engine.restore(path, version, tag=f"rollback {batch_id}")
+
+    def _roll_back(self, batch_id: str, error: str) -> None:
+        self._restore_tables(batch_id)
+        for row in self.ledger.batch_files(batch_id):
+            if row["status"] in (L.QUEUED, L.ARCHIVING):
+                self.ledger.update_file(row["file_id"], status=L.WAITING, batch_id=None, outcome=None,
+                                        archive_key=None, archived_path=None, error=None)
+        self.ledger.set_batch(batch_id, status=L.ROLLED_BACK, error=error, finished_at=L.now())
+
+    # -- finding files -----------------------------------------------------------------------------
+    def scan(self, entries: list[Entry] | None = None, *, complete: bool = True) -> list[L.Waiting]:
+        """Note every (given) landed file in the ledger as waiting; duplicates of loaded files are archived.
+
+        `complete`: the entries are the whole listing, so waiting files no longer there are forgotten.
+        """
+        listing = self.landing.list() if entries is None else entries
+        known = {w.relative: w for w in self.ledger.waiting()}
+        seen = set()
+        for entry in listing:
+            if in_progress(entry.relative):
+                continue
+            recognised, feed = classify(entry.relative, self.contracts)
+            if not recognised:
+                where = self.landing.describe(entry.relative)
+                if where not in self.report.unrecognised:
+                    self.report.unrecognised.append(where)
+                continue
+            seen.add(entry.relative)
+            noted = known.get(entry.relative)
+            if noted is not None and noted.size == entry.size and noted.mtime == entry.mtime:
+                continue
+            try:
+                landed = landed_file(self.landing, entry, feed, self.cache)
+            except FileNotFoundError:
+                continue
+            where = self.landing.describe(entry.relative)
+            if landed.has_rows and not landed.is_trigger and (noted is None or noted.replaces is None):
+                earlier = self.ledger.known_file_with_hash(landed.sha256,
+                                                           excluding=noted.file_id if noted else None)
+                if earlier is not None:
+                    self._archive_duplicate(entry.relative, where, landed.feed, landed.business_date, landed.size,
+                                            landed.sha256, earlier)
+                    continue
+            self.ledger.note_waiting(relative=entry.relative, path=where, feed=feed,
+                                     business_date=landed.business_date, size=landed.size, sha256=landed.sha256,
+                                     mtime=entry.mtime, replaces=noted.replaces if noted else None)
+        if complete:
+            for relative, noted in known.items():
+                if relative not in seen and noted.replaces is None and not self.landing.exists(relative):
+                    self.ledger.forget_waiting(relative)
+        return self.ledger.waiting()
+
+    def _archive_duplicate(self, relative: str, where: str, feed: str | None, business_date: date, size: int,
+                           digest: str, earlier: str) -> None:
+        target = archive_target(self.archive, FAILED, business_date, relative, None)
+        error = f"duplicate: same content (sha256 {digest[:12]}…) as {earlier}"
+        self.ledger.record_file(path=where, relative=relative, archived_path=self.archive.describe(target),
+                                archive_key=target, size=size, sha256=digest, feed=feed,
+                                business_date=business_date, status=L.DUPLICATE, error=error, processed_at=L.now())
+        finish_move(self.landing, relative, self.archive, target)
+        self.report.skipped_duplicates.append(FileOutcome(relative, feed, L.DUPLICATE, error=error,
+                                                          archived_to=self.archive.describe(target)))
+        self.notifiers.send(Event(FILE_DUPLICATE, error, file=where))
+
+    def waiting_groups(self) -> list[tuple[tuple[date, str | None], list[L.Waiting]]]:
+        """Waiting files by business date (oldest first); files being reprocessed apart from new ones."""
+        def key(w: L.Waiting) -> tuple[date, str]:
+            return (w.business_date, w.replaces or "")
+
+        ordered = sorted(self.ledger.waiting(), key=lambda w: (*key(w), w.feed or "~", w.relative))
+        return [((d, r or None), list(group)) for (d, r), group in groupby(ordered, key=key)]
+
+    def gold_exists(self) -> bool:
+        return any(self.engine.table_version(gold.gold_path(self.lake, m.name)) is not None for m in self.models[:1])
+
+    def build_gold(self, tag: str | None) -> dict[str, int]:
+        available = silver.attach_silver(self.engine, self.contracts, self.lake)
+        with self.report.timed("gold"):
+            self.report.gold = gold.run_models(self.engine, self.models, self.lake, available, tag=tag)
+        return self.report.gold
+
+    # -- a batch -----------------------------------------------------------------------------------
+    def run_batch(self, waiting: list[L.Waiting], *, reason: str = "run", replaces: str | None = None,
+                  replay: str | None = None) -> BatchOutcome:
+        """Load these waiting files (one business date) as one batch; a replay batch has no files and
+        re-checks the quarantine of feed `replay` instead."""
+        business_date = waiting[0].business_date if waiting else L.now().date()
+        batch_id = f"{business_date:%Y%m%d}-{uuid.uuid4().hex[:8]}"
+        kind = "replay" if replay else "reprocess" if replaces else "load"
+        self.ledger.start_batch(batch_id, business_date, self.settings.engine, len(waiting), owner=OWNER, kind=kind,
+                                replaces=replaces)
+        self.ledger.queue([w.file_id for w in waiting], batch_id)
+        outcome = BatchOutcome(batch_id, business_date, L.RUNNING, reason=reason)
+        started = time.perf_counter()
+        run = _Batch(self, outcome, waiting, replay=replay)
+        try:
+            run.load()
+        except ShoplakeError as error:
+            run.fail(str(error))
+        except BaseException:
+            # Interrupted (a second Ctrl-C, a bug): nothing half-written stays; the files wait again.
+            self._roll_back(batch_id, "abandoned: interrupted while running; rolled back")
+            raise
+        outcome.seconds = time.perf_counter() - started
+        self.report.batches.append(outcome)
+        return outcome
+
+    def _archive(self, batch_id: str) -> int:
+        """Move a committed batch's files to their recorded archive paths; returns how many moved."""
+        moved = 0
+        for row in self.ledger.batch_files(batch_id):
+            if row["status"] != L.ARCHIVING:
+                continue
+            if finish_move(self.landing, row["relative"], self.archive, row["archive_key"]):
+                moved += 1
+                crash_point("during_archive")
+            self.ledger.update_file(row["file_id"], status=row["outcome"], outcome=None, processed_at=L.now())
+        return moved
+
+
+class _Batch:
+    """The steps of one batch; state shared between them lives here."""
+
+    def __init__(self, session: Session, outcome: BatchOutcome, waiting: list[L.Waiting], *,
+                 replay: str | None) -> None:
+        self.s = session
+        self.outcome = outcome
+        self.batch_id = outcome.batch_id
+        self.waiting = waiting
+        self.replay = replay
+        self.by_relative: dict[str, FileOutcome] = {}
+        self.replaces = {w.relative: w.replaces for w in waiting if w.replaces}
+        self.versions_noted = False
+
+    def step(self, what: str, done: int, total: int) -> None:
+        if self.s.progress:
+            self.s.progress(f"{self.outcome.business_date} {what}", done, total)
+
+    def load(self) -> None:
+        s, engine, contracts, report = self.s, self.s.engine, self.s.contracts, self.s.report
+        engine.clear()
+        ingested_at = L.now()
+        expected = self._triggers()
+        loaded: dict[str, list[exp.Select]] = {}  # feed -> bronze rows of each of its readable files
+        drifted: dict[str, list[str]] = {}
+        data = [w for w in self.waiting if w.feed is not None]
+        # 1. Bronze (staged): read every data file; an unreadable file fails alone.
+        for i, w in enumerate(data):
+            assert w.feed is not None
+            contract = contracts[w.feed]
+            f = FileOutcome(w.relative, w.feed, L.QUEUED)
+            self.outcome.files.append(f)
+            self.by_relative[w.relative] = f
+            try:
+                path = s.landing.local_copy(w.relative, s.cache)
+                with report.timed("read"):
+                    layout = bronze.sniff(path, contract)
+                    staged = f"csv__{w.feed}__{len(loaded.get(w.feed, []))}"
+                    f.rows_read, rows = bronze.load_file(
+                        engine, contract, path, layout, source_file=w.relative, batch_id=self.batch_id,
+                        ingested_at=ingested_at, staged=staged)
+            except FileRejected as rejected:
+                f.status, f.error = L.FAILED, f"{w.path}: {rejected.reason}"
+                s.notifiers.send(Event(FILE_FAILED, f.error, batch_id=self.batch_id, file=w.path))
+                continue
+            except FileNotFoundError:
+                f.status, f.error = L.FAILED, f"{w.path}: the file left the landing folder before it was read"
+                continue
+            loaded.setdefault(w.feed, []).append(rows)
+            if layout.drifted and contract.schema_drift.value == "quarantine":
+                drifted.setdefault(w.feed, []).append(w.relative)
+            self.step(f"bronze {w.relative}", i + 1, len(data))
+        self._verify_counts(expected)
         for feed, rows_of_files in loaded.items():
             bronze.define_bronze(engine, feed, rows_of_files)
+        if self.replay:
+            loaded[self.replay] = []
+            bronze.define_quarantined(engine, contracts[self.replay], s.lake)
         # 2. Silver checks for every feed, parents first, before anything is written.
-        in_silver = silver.attach_silver(engine, contracts, lake)
+        in_silver = silver.attach_silver(engine, contracts, s.lake)
         order = contracts.load_order(set(loaded))
         results: dict[str, silver.FeedResult] = {}
-        for feed in order:
+        for i, feed in enumerate(order):
             with report.timed("check"):
                 referenced = any(parent == feed for child in order for _, parent, _ in contracts[child].references)
                 results[feed] = silver.check_feed(engine, contracts[feed], contracts, in_silver=in_silver,
                                                   checked_feeds=set(results), drifted_files=drifted.get(feed, []),
                                                   referenced=referenced)
-            done += 1
-            if progress:
-                progress(f"{business_date} check {feed}", done, steps)
+            self.step(f"check {feed}", i + 1, len(order))
         fatal = {f"{feed}.{rule}": n for feed, r in results.items() for rule, n in r.fatal.items()}
         for feed, result in results.items():
-            outcome.rule_failures[feed] = result.rule_failures
+            self.outcome.rule_failures[feed] = result.rule_failures
             severities = {rule: severity.value for rule, severity in result.severities.items()}
-            ledger.record_rules(batch_id, feed, result.rule_failures, severities)
+            s.ledger.record_rules(self.batch_id, feed, result.rule_failures, severities)
         if fatal:
             raise BatchFailed("fail_batch rule(s) failed: " + ", ".join(f"{r} ({n} rows)" for r, n in fatal.items()),
-                              hint="fix the data or the contract, then drop the batch's files (now in "
-                              "archive/failed/<date>/) into landing again")
-        # 3. Write bronze, quarantine and silver of every feed.
+                              hint="fix the data or the contract, then `shoplake reprocess --failed`")
+        # 3. Write bronze, then quarantine and silver, then gold; every table's version noted first.
+        jobs = [job for feed in order for job in silver.stage_writes(
+            engine, contracts[feed], s.lake, in_silver=feed in in_silver, bronze=not self.replay,
+            quarantine_mode="overwrite" if feed == self.replay else "append")]
+        cleared = self._replaced_tables()
+        gold_paths = [gold.gold_path(s.lake, m.name) for m in s.models]
+        paths = [*cleared, *(j.path for j in jobs), *gold_paths]
+        s.ledger.note_table_versions(self.batch_id, {p: engine.table_version(p) for p in dict.fromkeys(paths)})
+        self.versions_noted = True
         with report.timed("write"):
-            jobs = [job for feed in order
-                    for job in silver.stage_writes(engine, contracts[feed], lake, in_silver=feed in in_silver)]
-            engine.write(jobs)
+            self._clear_replaced(cleared)
+            bronze_jobs = [j for j in jobs if "/bronze/" in j.path]
+            engine.write(bronze_jobs, tag=self.batch_id)
+            crash_point("after_bronze")
+
+            def written(job: WriteJob) -> None:
+                if "/silver/" in job.path:
+                    crash_point("during_silver")
+
+            engine.write([j for j in jobs if j not in bronze_jobs], tag=self.batch_id, on_written=written)
+            crash_point("after_silver")
         for feed in order:
             for name, counts in results[feed].files.items():
-                f = by_name[name]
+                if feed == self.replay:  # rows from the quarantine, by the file they first came in
+                    self.outcome.files.append(FileOutcome(
+                        name, feed, L.LOADED, rows_read=counts.duplicates + counts.quarantined + counts.loaded))
+                f = self.by_relative.get(name) or self.outcome.files[-1]
                 f.rows_duplicate, f.rows_quarantined = counts.duplicates, counts.quarantined
                 f.rows_loaded = counts.loaded
-            done += 1
-            if progress:
-                progress(f"{business_date} write {feed}", done, steps)
-    except ShoplakeError as error:
-        return _fail_batch(ledger, settings, outcome, files, ids, str(error))
-    # 4. Reconcile and archive.
-    for landed in files:
-        if landed.is_trigger:
-            target = archive_file(landed.path, settings.archive_dir, "processed", business_date, batch_id)
-            ledger.update_file(ids[landed.path], status=L.LOADED, archived_path=str(target), processed_at=L.now())
-            continue
-        f = by_name[landed.relative]
-        if f.status == L.FAILED:
-            continue
-        if f.rows_read != f.rows_loaded + f.rows_quarantined + f.rows_duplicate:
-            raise ShoplakeError(f"reconciliation broke for {landed.relative}: read {f.rows_read} != loaded "
-                                f"{f.rows_loaded} + quarantined {f.rows_quarantined} + duplicates {f.rows_duplicate}")
-        target = archive_file(landed.path, settings.archive_dir, "processed", business_date, batch_id)
-        f.status, f.archived_to = L.LOADED, str(target)
-        ledger.update_file(ids[landed.path], status=L.LOADED, archived_path=str(target), processed_at=L.now(),
-                           rows_read=f.rows_read, rows_loaded=f.rows_loaded, rows_quarantined=f.rows_quarantined,
-                           rows_duplicate=f.rows_duplicate)
-    outcome.status = "succeeded"
-    ledger.finish_batch(batch_id, "succeeded", rows_read=sum(f.rows_read for f in outcome.files),
-                        rows_loaded=sum(f.rows_loaded for f in outcome.files),
-                        rows_quarantined=sum(f.rows_quarantined for f in outcome.files))
-    return outcome
+        self.step("gold", len(order), len(order))
+        s.build_gold(tag=self.batch_id)
+        crash_point("after_gold")
+        # 4. Reconcile, commit, archive.
+        for f in self.outcome.files:
+            if f.status != L.FAILED and f.rows_read != f.rows_loaded + f.rows_quarantined + f.rows_duplicate:
+                raise ShoplakeError(f"reconciliation broke for {f.file}: read {f.rows_read} != loaded {f.rows_loaded}"
+                                    f" + quarantined {f.rows_quarantined} + duplicates {f.rows_duplicate}")
+        self.commit(L.SUCCEEDED)
+
+    def _triggers(self) -> dict[str, int | None]:
+        """Files (by name) and row counts that the batch's trigger files promise; a missing one fails."""
+        expected: dict[str, int | None] = {}
+        names = {w.relative for w in self.waiting} | {w.relative.rsplit("/", 1)[-1] for w in self.waiting}
+        for w in self.waiting:
+            if w.feed is not None:
+                continue
+            path = self.s.landing.local_copy(w.relative, self.s.cache)
+            listed = read_trigger(path, w.path)
+            missing = [name for name in listed if name not in names]
+            if missing:
+                raise BatchFailed(f"{w.path} lists {len(missing)} file(s) that have not arrived: "
+                                  + ", ".join(sorted(missing)[:10]),
+                                  hint="drop the missing files, then `shoplake reprocess --failed`")
+            expected.update(listed)
+        return expected
+
+    def _verify_counts(self, expected: dict[str, int | None]) -> None:
+        wrong = []
+        for f in self.outcome.files:
+            rows = expected.get(f.file, expected.get(f.file.rsplit("/", 1)[-1]))
+            if rows is not None and f.rows_read != rows:
+                wrong.append(f"{f.file} has {f.rows_read} rows, the trigger file lists {rows}")
+            elif rows is not None and f.status == L.FAILED:
+                wrong.append(f"{f.file} could not be read ({f.error})")
+        if wrong:
+            raise BatchFailed("row counts do not match the trigger file: " + "; ".join(wrong),
+                              hint="a short file is usually an incomplete upload: drop it again, then "
+                              "`shoplake reprocess --failed`")
+
+    def _replaced_tables(self) -> list[str]:
+        feeds = {w.feed for w in self.waiting if w.replaces and w.feed}
+        layers = ("bronze", "quarantine", "silver")
+        return [f"{self.s.lake}/{layer}/{feed}" for feed in sorted(feeds) for layer in layers]
+
+    def _clear_replaced(self, paths: list[str]) -> None:
+        """Reprocessing: the rows the earlier batch loaded from these files go before the files load again."""
+        if not self.replaces:
+            return
+        by_batch: dict[str, list[str]] = {}
+        for relative, batch in self.replaces.items():
+            by_batch.setdefault(batch, []).append(relative)
+        for path in paths:
+            feed = path.rsplit("/", 1)[-1]
+            for batch, relatives in by_batch.items():
+                mine = [r for r in relatives if any(w.relative == r and w.feed == feed for w in self.waiting)]
+                if mine:
+                    where = exp.and_(exp.EQ(this=col("_batch_id"), expression=lit(batch)),
+                                     exp.In(this=col("_source_file"), expressions=[lit(r) for r in mine]))
+                    self.s.engine.delete_rows(path, where, tag=self.batch_id)
+
+    def fail(self, error: str) -> None:
+        """Undo every write of the batch, then send its files to archive/failed/."""
+        if self.versions_noted:
+            self.s._restore_tables(self.batch_id)
+        self.outcome.error = error
+        for f in self.outcome.files:
+            f.error = f.error or error
+        self.s.notifiers.send(Event(BATCH_FAILED, error, batch_id=self.batch_id,
+                                    details={"business_date": self.outcome.business_date.isoformat()}))
+        self.commit(L.FAILED)
+
+    def commit(self, status: str) -> None:
+        """Counts and archive paths into the ledger, the batch committed; then the files move."""
+        s = self.s
+        if s.lock_lost.is_set():
+            raise ShoplakeError("this process lost the lake's lease while the batch ran; nothing is committed",
+                                hint="the next run rolls the batch back and loads its files again")
+        taken: set[str] = set()
+        for w in self.waiting:
+            f = self.by_relative.get(w.relative)
+            failed = status == L.FAILED or (f is not None and f.status == L.FAILED)
+            target = archive_target(s.archive, FAILED if failed else PROCESSED, w.business_date, w.relative,
+                                    self.batch_id, taken)
+            values: dict[str, Any] = dict(status=L.ARCHIVING, outcome=L.FAILED if failed else L.LOADED,
+                                          archive_key=target, archived_path=s.archive.describe(target))
+            if f is not None:
+                f.status, f.archived_to = (L.FAILED if failed else L.LOADED), s.archive.describe(target)
+                values.update(rows_read=f.rows_read, rows_loaded=f.rows_loaded, rows_quarantined=f.rows_quarantined,
+                              rows_duplicate=f.rows_duplicate, error=f.error if failed else None)
+            elif failed:
+                values.update(error=self.outcome.error)
+            s.ledger.update_file(w.file_id, **values)
+        totals = {k: sum(getattr(f, k) for f in self.outcome.files if f.status == L.LOADED)
+                  for k in ("rows_read", "rows_loaded", "rows_quarantined")}
+        s.ledger.set_batch(self.batch_id, status=L.COMMITTED, outcome=status, error=self.outcome.error, **totals)
+        s._archive(self.batch_id)
+        s.ledger.set_batch(self.batch_id, status=status, finished_at=L.now())
+        self.outcome.status = status
 
 
-def _fail_file(ledger: L.Ledger, settings: Settings, file_id: int, landed: LandedFile, outcome: FileOutcome,
-               reason: str, batch_id: str) -> None:
-    target = archive_file(landed.path, settings.archive_dir, "failed", landed.business_date, batch_id)
-    outcome.status, outcome.error, outcome.archived_to = L.FAILED, reason, str(target)
-    ledger.update_file(file_id, status=L.FAILED, error=reason, archived_path=str(target), processed_at=L.now())
+def read_trigger(path: Path, name: str) -> dict[str, int | None]:
+    """The files a trigger file lists, with their row counts when given.
 
-
-def _fail_batch(ledger: L.Ledger, settings: Settings, outcome: BatchOutcome, files: list[LandedFile],
-                ids: dict[Path, int], error: str) -> BatchOutcome:
-    outcome.status, outcome.error = "failed", error
-    by_name = {f.file: f for f in outcome.files}
-    for landed in files:
-        if not landed.path.exists():
-            continue
-        target = archive_file(landed.path, settings.archive_dir, "failed", landed.business_date, outcome.batch_id)
-        f = by_name.get(landed.relative)
-        if f is not None:
-            f.status, f.error, f.archived_to = L.FAILED, f.error or error, str(target)
-        ledger.update_file(ids[landed.path], status=L.FAILED, error=error, archived_path=str(target),
-                           processed_at=L.now())
-    ledger.finish_batch(outcome.batch_id, "failed", error=error)
-    return outcome
+    Accepted forms: `{}` (no list: run the date's batch), `{"files": ["orders_2026_01_05.csv", ...]}`,
+    `{"files": [{"name": "orders_2026_01_05.csv", "rows": 1200}, ...]}` or `{"files": {"<name>": 1200}}`.
+    """
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+        content = json.loads(text) if text else {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BatchFailed(f"{name}: trigger file is not valid JSON ({error})",
+                          hint='write {"files": [{"name": "<file>", "rows": <count>}, ...]} or {}') from None
+    listed = content.get("files", []) if isinstance(content, dict) else None
+    found: dict[str, int | None] = {}
+    if isinstance(listed, dict):
+        listed = [{"name": k, "rows": v} for k, v in listed.items()]
+    if not isinstance(listed, list):
+        raise BatchFailed(f"{name}: trigger file must be a JSON object whose `files` is a list or a mapping")
+    for item in listed:
+        entry = {"name": item} if isinstance(item, str) else item
+        rows = entry.get("rows") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not (
+                rows is None or (isinstance(rows, int) and rows >= 0)):
+            raise BatchFailed(f"{name}: cannot read the entry {item!r} (expected a file name and a row count >= 0)")
+        found[entry["name"]] = rows
+    return found

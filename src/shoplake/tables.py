@@ -13,7 +13,7 @@ from shoplake.layers.sql import col, select, table
 
 def query_table(config: Settings, layer: str, name: str, query: exp.Select | None = None) -> list[tuple[Any, ...]]:
     """Rows of `query` over <lake>/<layer>/<name> (exposed as layer.name); all rows when no query."""
-    engine = open_engine(config.engine, temp_dir=config.lake / "_tmp", memory_limit=config.memory_limit,
+    engine = open_engine(config.engine, temp_dir=config.scratch / "_tmp", memory_limit=config.memory_limit,
                          spark_master=config.spark_master, spark_conf=config.spark_conf)
     try:
         if not engine.attach_delta(f"{config.tables_root}/{layer}/{name}", layer, name):

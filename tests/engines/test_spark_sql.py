@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
 from shoplake.config import Settings
 from shoplake.contracts import load_contracts
@@ -31,7 +31,9 @@ def test_schema_qualified_tables_become_views() -> None:
     assert "FROM `silver__order_items`" in sql and "silver." not in sql
 
 
-def test_duckdb_cannot_keep_tables_on_object_storage() -> None:
-    with pytest.raises(ValueError, match="object storage needs engine: spark"):
-        Settings(tables_uri="s3a://bucket/lake")
-    assert Settings(tables_uri="s3a://bucket/lake/", engine="spark").tables_root == "s3a://bucket/lake"
+def test_a_lake_on_object_storage_keeps_its_uri_and_local_scratch() -> None:
+    settings = Settings(lake="s3a://bucket/lake/", engine="spark")
+    assert settings.tables_root == "s3a://bucket/lake"
+    assert settings.scratch == Path(".shoplake")
+    assert Settings(landing="s3://b/shop/landing").archive_dir == "s3://b/shop/archive"
+    assert Settings(landing="drops").archive_dir == Path("archive")

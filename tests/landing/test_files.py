@@ -5,6 +5,7 @@ from pathlib import Path
 
 from shoplake.contracts import load_contracts
 from shoplake.landing.files import discover, match_feed
+from shoplake.landing.storage import LocalStore
 
 
 def test_feeds_are_matched_by_the_most_specific_pattern() -> None:
@@ -24,13 +25,13 @@ def test_discovery_dates_hashes_and_reports_what_it_leaves(tmp_path: Path) -> No
     (tmp_path / "trigger_2026_01_06.json").write_text("{}")
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / ".orders_2026_01_07.csv.part").write_text("order_id\n")
-    found = discover(tmp_path, load_contracts())
+    found = discover(LocalStore(tmp_path), load_contracts(), tmp_path / 'cache')
     assert [(f.relative, f.business_date) for f in found.files] == [
         ("orders/late_2026_01_05.csv", date(2026, 1, 5)),
         ("orders_2026_01_06.csv", date(2026, 1, 6)),
         ("trigger_2026_01_06.json", date(2026, 1, 6)),
     ]
-    assert sorted(p.name for p in found.unrecognised) == ["notes.txt", "orders_2026_01_04.csv"]
+    assert sorted(Path(p).name for p in found.unrecognised) == ["notes.txt", "orders_2026_01_04.csv"]
     assert len({f.sha256 for f in found.files}) == 3
 
 

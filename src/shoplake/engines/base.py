@@ -7,6 +7,7 @@ engine turns them into its own dialect, runs them, and reads and writes Delta ta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -30,6 +31,8 @@ VALID_FROM = "_valid_from"
 VALID_TO = "_valid_to"
 CURRENT_FLAG = "_is_current"
 MERGE_KEY_PREFIX = "_mk_"
+# Commit metadata naming the batch that made a Delta commit (in the table's history on every engine).
+BATCH_TAG = "shoplake.batch_id"
 
 
 def quoted(name: str) -> str:
@@ -150,12 +153,30 @@ class Engine(Protocol):
         """Expose a Delta table as `schema.name` for queries; False when there is no table yet."""
         ...
 
-    def write(self, jobs: list[WriteJob]) -> list[WriteResult]:
-        """Write staged tables to Delta tables, each job one commit; independent jobs may run at once.
+    def write(self, jobs: list[WriteJob], *, tag: str | None = None,
+              on_written: Callable[[WriteJob], None] | None = None) -> list[WriteResult]:
+        """Write staged tables to Delta tables, each job one commit tagged with `tag` (the batch id);
+        independent jobs may run at once, `on_written` is called after each commit.
 
         append and overwrite create a missing table and merge new columns in; merge creates a missing
         table from the staged rows. Every job is attempted; the first failure is raised after all end.
         """
+        ...
+
+    def table_columns(self, path: str) -> list[str]:
+        """The Delta table's column names; empty when there is no table."""
+        ...
+
+    def table_version(self, path: str) -> int | None:
+        """The Delta table's current version; None when there is no table."""
+        ...
+
+    def restore(self, path: str, version: int | None, *, tag: str | None = None) -> None:
+        """Bring a table back to `version` (None: to no rows, it did not exist) with a new commit."""
+        ...
+
+    def delete_rows(self, path: str, where: exp.Expr, *, tag: str | None = None) -> None:
+        """Delete the rows matching a condition (DuckDB dialect) in one commit."""
         ...
 
 

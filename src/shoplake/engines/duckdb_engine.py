@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from sqlglot import exp
 
 from shoplake.engines.base import (
+    BATCH_TAG,
     MERGE_KEY_PREFIX,
     Capabilities,
     MergeSpec,
@@ -131,7 +132,13 @@ class DuckDBEngine:
         # DuckDB's own Parquet reader on the snapshot's files: parallel, with projection and filter
         # pushdown, and union_by_name for files written before a column was added.
         files = table.file_uris()
-        if files:
+        if "://" in path:
+            # Object storage: DuckDB's own S3 reader is an extension it would download; Arrow's dataset
+            # reader (filters and projections pushed down) reads the files through delta-rs's settings.
+            dataset = f"_delta_{next(self._registered)}"
+            self._con.register(dataset, table.to_pyarrow_dataset())
+            source = _ident(dataset)
+        elif files:
             listing = "[" + ", ".join(_literal(f) for f in files) + "]"
             source = f"read_parquet({listing}, union_by_name=true)"
         else:
@@ -142,22 +149,60 @@ class DuckDBEngine:
         self._run(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}{condition}")
         return True
 
-    def write(self, jobs: list[WriteJob]) -> list[WriteResult]:
+    def write(self, jobs: list[WriteJob], *, tag: str | None = None,
+              on_written: Callable[[WriteJob], None] | None = None) -> list[WriteResult]:
         # delta-rs encodes Parquet largely on one thread, so two writes at once use both cores (about
         # 30 % less wall time for a batch). Each job reads its table through its own cursor.
+        commit = CommitProperties(custom_metadata={BATCH_TAG: tag}) if tag else None
+
+        def one(con: duckdb.DuckDBPyConnection, job: WriteJob) -> WriteResult:
+            result = self._write_one(con, job, commit)
+            if on_written:
+                on_written(job)
+            return result
+
         if len(jobs) <= 1 or self._threads == 1:
-            return [self._write_one(self._con, job) for job in jobs]
+            return [one(self._con, job) for job in jobs]
         with ThreadPoolExecutor(max_workers=self._threads or 2) as pool:
-            futures = [pool.submit(self._write_one, self._con.cursor(), job) for job in jobs]
+            futures = [pool.submit(one, self._con.cursor(), job) for job in jobs]
             wait(futures)
         return [f.result() for f in futures]
 
-    def _write_one(self, con: duckdb.DuckDBPyConnection, job: WriteJob) -> WriteResult:
+    def table_columns(self, path: str) -> list[str]:
+        table = _open(path)
+        return [] if table is None else [f.name for f in table.schema().fields]
+
+    def table_version(self, path: str) -> int | None:
+        table = _open(path)
+        return None if table is None else int(table.version())
+
+    def restore(self, path: str, version: int | None, *, tag: str | None = None) -> None:
+        table = _open(path)
+        if table is None or (version is not None and table.version() == version):
+            return
+        commit = CommitProperties(custom_metadata={BATCH_TAG: tag}) if tag else None
+        try:
+            if version is None:
+                table.delete(commit_properties=commit)  # created by the batch: empty it again
+            else:
+                table.restore(version, commit_properties=commit)
+        except Exception as error:
+            raise EngineError(f"restoring {path} to version {version} failed: {error}") from error
+
+    def delete_rows(self, path: str, where: exp.Expr, *, tag: str | None = None) -> None:
+        table = _open(path)
+        if table is None:
+            return
+        commit = CommitProperties(custom_metadata={BATCH_TAG: tag}) if tag else None
+        table.delete(where.sql(dialect="duckdb"), commit_properties=commit)
+
+    def _write_one(self, con: duckdb.DuckDBPyConnection, job: WriteJob,
+                   commit: CommitProperties | None = None) -> WriteResult:
         try:
             if job.mode == "merge":
                 assert job.merge is not None, "a merge job needs its MergeSpec"
-                return self._merge(con, job.table, job.path, job.merge)
-            return self._write(con, job.table, job.path, job.mode)
+                return self._merge(con, job.table, job.path, job.merge, commit)
+            return self._write(con, job.table, job.path, job.mode, commit=commit)
         except EngineError:
             raise
         except Exception as error:  # delta-rs and Arrow errors, named with the table they hit
@@ -167,7 +212,7 @@ class DuckDBEngine:
                 con.close()
 
     def _write(self, con: duckdb.DuckDBPyConnection, table: str, path: str, mode: str,
-               rows: _Rows | None = None) -> WriteResult:
+               rows: _Rows | None = None, commit: CommitProperties | None = None) -> WriteResult:
         rows = rows or _Rows(con, table)
         existing = _open(path)
         if rows.empty and existing is not None and mode == "append":
@@ -179,23 +224,25 @@ class DuckDBEngine:
                 rows.reader(),
                 mode="append" if mode == "append" else "overwrite",
                 schema_mode="merge" if mode == "append" else "overwrite",
+                commit_properties=commit,
             )
         finally:
             rows.close()  # a failed write must not leave the connection with an open result
         return WriteResult(rows=rows.count)
 
-    def _merge(self, con: duckdb.DuckDBPyConnection, table: str, path: str, spec: MergeSpec) -> WriteResult:
+    def _merge(self, con: duckdb.DuckDBPyConnection, table: str, path: str, spec: MergeSpec,
+               commit: CommitProperties | None = None) -> WriteResult:
         target = _open(path)
         if target is None:
             # The first load of a table: nothing to match, so the merge is a plain write.
-            return self._write(con, table, path, "overwrite")
+            return self._write(con, table, path, "overwrite", commit=commit)
         columns = [c for c in _columns(con, table) if not c.startswith(MERGE_KEY_PREFIX)]
         rows = _Rows(con, table, merge_keys=True)
         if rows.empty:
             rows.close()
             return WriteResult(rows=0)
         clauses = merge_clauses(spec, columns, "duckdb")  # delta-rs reads DuckDB-style identifiers
-        merger = target.merge(rows.reader(), clauses.on, "s", "t", merge_schema=True)
+        merger = target.merge(rows.reader(), clauses.on, "s", "t", merge_schema=True, commit_properties=commit)
         if clauses.update_set is None:
             merger = merger.when_matched_update_all(predicate=clauses.update_when)
         else:

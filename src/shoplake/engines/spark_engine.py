@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import functools
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from pyspark import StorageLevel
@@ -19,6 +21,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from sqlglot import exp
 
 from shoplake.engines.base import (
+    BATCH_TAG,
     MERGE_KEY_PREFIX,
     Capabilities,
     MergeSpec,
@@ -173,17 +176,72 @@ class SparkEngine:
         frame.createOrReplaceTempView(view)
         return True
 
-    def write(self, jobs: list[WriteJob]) -> list[WriteResult]:
+    def write(self, jobs: list[WriteJob], *, tag: str | None = None,
+              on_written: Callable[[WriteJob], None] | None = None) -> list[WriteResult]:
         # Spark parallelises each write itself; jobs run one after the other.
         results = []
-        for job in jobs:
-            try:
-                results.append(self._write_one(job))
-            except EngineError:
-                raise
-            except Exception as error:
-                raise EngineError(f"writing {job.path} ({job.mode}) failed: {_short(error)}") from error
+        with self._tagged(tag):
+            for job in jobs:
+                try:
+                    results.append(self._write_one(job))
+                except EngineError:
+                    raise
+                except Exception as error:
+                    raise EngineError(f"writing {job.path} ({job.mode}) failed: {_short(error)}") from error
+                if on_written:
+                    on_written(job)
         return results
+
+    def table_columns(self, path: str) -> list[str]:
+        from delta.tables import DeltaTable
+
+        if not DeltaTable.isDeltaTable(self._spark, path):
+            return []
+        return list(self._spark.read.format("delta").load(path).columns)
+
+    def table_version(self, path: str) -> int | None:
+        from delta.tables import DeltaTable
+
+        if not DeltaTable.isDeltaTable(self._spark, path):
+            return None
+        return int(DeltaTable.forPath(self._spark, path).history(1).collect()[0]["version"])
+
+    def restore(self, path: str, version: int | None, *, tag: str | None = None) -> None:
+        from delta.tables import DeltaTable
+
+        current = self.table_version(path)
+        if current is None or current == version:
+            return
+        with self._tagged(tag):
+            try:
+                table = DeltaTable.forPath(self._spark, path)
+                if version is None:
+                    table.delete()  # created by the batch: empty it again
+                else:
+                    table.restoreToVersion(version)
+            except Exception as error:
+                raise EngineError(f"restoring {path} to version {version} failed: {_short(error)}") from error
+
+    def delete_rows(self, path: str, where: exp.Expr, *, tag: str | None = None) -> None:
+        from delta.tables import DeltaTable
+
+        if not DeltaTable.isDeltaTable(self._spark, path):
+            return
+        with self._tagged(tag):
+            DeltaTable.forPath(self._spark, path).delete(where.sql(dialect="spark"))
+
+    @contextmanager
+    def _tagged(self, tag: str | None) -> Iterator[None]:
+        """Commits made inside carry the batch id as their user metadata."""
+        key = "spark.databricks.delta.commitInfo.userMetadata"
+        if tag is None:
+            yield
+            return
+        self._spark.conf.set(key, json.dumps({BATCH_TAG: tag}))
+        try:
+            yield
+        finally:
+            self._spark.conf.unset(key)
 
     def _write_one(self, job: WriteJob) -> WriteResult:
         from delta.tables import DeltaTable

@@ -10,20 +10,25 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from shoplake.contracts import ContractSet
+from shoplake.landing.storage import Entry, LocalStore, Store
 
 _DATE_IN_NAME = re.compile(r"(\d{4})[_-](\d{2})[_-](\d{2})")
 TRIGGER_PATTERN = "trigger_*.json"
 
 
+IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
+
+
 @dataclass(frozen=True)
 class LandedFile:
-    path: Path
-    relative: str  # path inside the landing folder, as the patterns see it
+    path: Path  # a local readable copy (the file itself in a local landing folder)
+    relative: str  # path inside the landing store, as the patterns see it
     feed: str | None  # None for trigger files
     business_date: date
     size: int
     sha256: str
     has_rows: bool  # False for a header-only file: two of those are alike without being the same data
+    mtime: float = 0.0
 
     @property
     def is_trigger(self) -> bool:
@@ -33,31 +38,57 @@ class LandedFile:
 @dataclass(frozen=True)
 class Discovery:
     files: list[LandedFile]
-    unrecognised: list[Path]  # files that match no contract; left where they are
+    unrecognised: list[str]  # files that match no contract; left where they are
 
 
-def discover(landing: Path, contracts: ContractSet) -> Discovery:
-    """Every waiting file of the landing folder (and its feed sub-folders), sorted by business date."""
-    if not landing.is_dir():
+def in_progress(relative: str) -> bool:
+    """By convention a file still being written is hidden (.name) or has a temporary suffix; the writer
+    renames it into place when complete."""
+    name = relative.rsplit("/", 1)[-1]
+    return name.startswith(".") or name.lower().endswith(IN_PROGRESS_SUFFIXES)
+
+
+def classify(relative: str, contracts: ContractSet) -> tuple[bool, str | None]:
+    """(recognised, feed): a feed's data file, a trigger file (feed None), or neither."""
+    feed = match_feed(relative, contracts)
+    return (feed is not None or _glob_match(relative, TRIGGER_PATTERN)), feed
+
+
+def landed_file(store: Store, entry: Entry, feed: str | None, cache: Path) -> LandedFile:
+    """Hash and date one file of the landing store (downloaded to `cache` first when remote)."""
+    path = store.local_copy(entry.relative, cache)
+    return LandedFile(
+        path=path, relative=entry.relative, feed=feed, business_date=business_date(entry.relative, entry.mtime),
+        size=entry.size, sha256=sha256(path), has_rows=has_rows(path), mtime=entry.mtime,
+    )
+
+
+def discover(store: Store, contracts: ContractSet, cache: Path) -> Discovery:
+    """Every waiting file of the landing store (and its feed sub-folders), sorted by business date."""
+    if isinstance(store, LocalStore) and not store.root.is_dir():
         from shoplake.errors import ConfigError
 
-        raise ConfigError(f"landing folder {landing} does not exist", hint="create it or set landing in shoplake.yml")
+        raise ConfigError(f"landing folder {store.root} does not exist",
+                          hint="create it or set landing in shoplake.yml")
     found: list[LandedFile] = []
-    unrecognised: list[Path] = []
-    for path in sorted(p for p in landing.rglob("*") if p.is_file()):
-        relative = path.relative_to(landing).as_posix()
-        if path.name.startswith("."):
-            continue  # by convention, an upload in progress
-        feed = match_feed(relative, contracts)
-        if feed is None and not _glob_match(relative, TRIGGER_PATTERN):
-            unrecognised.append(path)
+    unrecognised: list[str] = []
+    for entry in store.list():
+        if in_progress(entry.relative):
             continue
-        found.append(LandedFile(
-            path=path, relative=relative, feed=feed, business_date=business_date(path),
-            size=path.stat().st_size, sha256=sha256(path), has_rows=has_rows(path),
-        ))
-    found.sort(key=lambda f: (f.business_date, f.feed or "~", f.relative))
+        recognised, feed = classify(entry.relative, contracts)
+        if not recognised:
+            unrecognised.append(store.describe(entry.relative))
+            continue
+        try:
+            found.append(landed_file(store, entry, feed, cache))
+        except FileNotFoundError:
+            continue  # taken away while we looked
+    found.sort(key=sort_key)
     return Discovery(found, unrecognised)
+
+
+def sort_key(f: LandedFile) -> tuple[date, str, str]:
+    return (f.business_date, f.feed or "~", f.relative)
 
 
 def match_feed(relative: str, contracts: ContractSet) -> str | None:
@@ -76,15 +107,15 @@ def _glob_match(relative: str, pattern: str) -> bool:
     return len(parts) == len(wanted) and all(fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted, strict=True))
 
 
-def business_date(path: Path) -> date:
+def business_date(relative: str, mtime: float) -> date:
     """The date in the file name (YYYY_MM_DD), else the day the file was last modified (UTC)."""
-    match = _DATE_IN_NAME.search(path.name)
+    match = _DATE_IN_NAME.search(relative.rsplit("/", 1)[-1])
     if match:
         try:
             return date(int(match[1]), int(match[2]), int(match[3]))
         except ValueError:
             pass
-    return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).date()
+    return datetime.fromtimestamp(mtime, tz=UTC).date()
 
 
 def has_rows(path: Path) -> bool:

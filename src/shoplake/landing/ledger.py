@@ -1,32 +1,45 @@
-"""The operational store: a ledger row per file, a row per batch, and rule results, via SQLAlchemy Core.
+"""The operational store: a ledger row per file, a row per batch, rule results, the Delta versions a
+batch started from, and the lake's lock; via SQLAlchemy Core.
 
 SQLite in the lake by default, PostgreSQL by URL; one code path for both.
+
+A file is `waiting` from the moment it is seen until a batch takes it (`queued`); when the batch has
+written every table its files become `archiving` (counts final, archive path chosen) and then `loaded`
+once moved; `failed` and `duplicate` files are archived under failed/. A batch goes
+running -> committed (every table written) -> succeeded, or -> failed / rolled_back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+from shoplake.errors import LakeBusy
 
 metadata = sa.MetaData()
 
 files = sa.Table(
     "files", metadata,
     sa.Column("file_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("path", sa.Text, nullable=False),  # where the file was found
-    sa.Column("archived_path", sa.Text),  # where it is now
+    sa.Column("path", sa.Text, nullable=False),  # where the file was found (path or URI)
+    sa.Column("relative", sa.Text, nullable=False, index=True),  # its path inside the landing store
+    sa.Column("archived_path", sa.Text),  # where it is now (path or URI)
+    sa.Column("archive_key", sa.Text),  # its path inside the archive store
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False, index=True),
     sa.Column("feed", sa.String(100)),
     sa.Column("business_date", sa.Date, nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),  # pending | loaded | failed | duplicate
+    sa.Column("status", sa.String(20), nullable=False, index=True),  # see the module's docstring
     sa.Column("batch_id", sa.String(40), index=True),
+    sa.Column("mtime", sa.Float),
+    sa.Column("outcome", sa.String(20)),  # while archiving: the status the file gets once moved
+    sa.Column("replaces", sa.String(40)),  # reprocessing: the batch whose rows of this file are replaced
     sa.Column("rows_read", sa.BigInteger),
     sa.Column("rows_loaded", sa.BigInteger),
     sa.Column("rows_quarantined", sa.BigInteger),
@@ -41,7 +54,11 @@ batches = sa.Table(
     sa.Column("batch_id", sa.String(40), primary_key=True),
     sa.Column("business_date", sa.Date, nullable=False),
     sa.Column("engine", sa.String(20), nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),  # running | succeeded | failed
+    sa.Column("status", sa.String(20), nullable=False),  # running | committed | succeeded | failed | rolled_back
+    sa.Column("kind", sa.String(20), nullable=False, default="load"),  # load | reprocess | replay
+    sa.Column("replaces", sa.String(40)),  # reprocess: the batch whose rows this one replaces
+    sa.Column("outcome", sa.String(20)),  # once committed: succeeded or failed
+    sa.Column("owner", sa.String(200)),  # the process that ran it (host:pid)
     sa.Column("files", sa.Integer, nullable=False),
     sa.Column("rows_read", sa.BigInteger, nullable=False, default=0),
     sa.Column("rows_loaded", sa.BigInteger, nullable=False, default=0),
@@ -60,9 +77,31 @@ rule_results = sa.Table(
     sa.Column("failed_rows", sa.BigInteger, nullable=False),
 )
 
+batch_tables = sa.Table(
+    "batch_tables", metadata,
+    sa.Column("batch_id", sa.String(40), primary_key=True),
+    sa.Column("path", sa.Text, primary_key=True),
+    sa.Column("version_before", sa.BigInteger),  # NULL: the table did not exist before the batch
+)
+
+locks = sa.Table(
+    "locks", metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)
+
+WAITING = "waiting"
+QUEUED = "queued"
+ARCHIVING = "archiving"
 LOADED = "loaded"
 FAILED = "failed"
 DUPLICATE = "duplicate"
+
+RUNNING = "running"
+COMMITTED = "committed"
+SUCCEEDED = "succeeded"
+ROLLED_BACK = "rolled_back"
 
 
 def now() -> datetime:
@@ -84,6 +123,28 @@ class FileRow:
     archived_path: str | None
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A file seen in landing and not yet taken by a batch."""
+
+    file_id: int
+    relative: str
+    path: str
+    feed: str | None
+    business_date: date
+    size: int
+    sha256: str
+    mtime: float | None
+    detected_at: datetime
+    replaces: str | None
+
+
+def _busy(owner: str, expires_at: datetime) -> LakeBusy:
+    return LakeBusy(f"the lake is in use by {owner} (lease until {expires_at:%Y-%m-%d %H:%M:%S} UTC)",
+                    hint="one shoplake process writes a lake at a time; stop the other one or wait for its "
+                    "lease to run out")
+
+
 class Ledger:
     def __init__(self, url: str) -> None:
         if url.startswith("sqlite:///"):
@@ -96,11 +157,12 @@ class Ledger:
         with self.engine.begin() as conn:
             yield conn
 
-    def loaded_file_with_hash(self, digest: str) -> str | None:
-        """The path of an earlier file with this content that was loaded, if any."""
+    def known_file_with_hash(self, digest: str, *, excluding: int | None = None) -> str | None:
+        """The path of an earlier file with this content that was loaded or is on its way, if any."""
         with self._tx() as conn:
             row = conn.execute(
-                sa.select(files.c.path).where(files.c.sha256 == digest, files.c.status == LOADED).limit(1)
+                sa.select(files.c.path).where(files.c.sha256 == digest, files.c.file_id != (excluding or -1),
+                                              files.c.status.in_([LOADED, ARCHIVING, QUEUED, WAITING])).limit(1)
             ).first()
         return None if row is None else str(row[0])
 
@@ -114,11 +176,13 @@ class Ledger:
         with self._tx() as conn:
             conn.execute(files.update().where(files.c.file_id == file_id).values(**values))
 
-    def start_batch(self, batch_id: str, business_date: date, engine: str, n_files: int) -> None:
+    def start_batch(self, batch_id: str, business_date: date, engine: str, n_files: int, *, owner: str,
+                    kind: str = "load", replaces: str | None = None) -> None:
         with self._tx() as conn:
             conn.execute(batches.insert().values(
-                batch_id=batch_id, business_date=business_date, engine=engine, status="running",
-                files=n_files, rows_read=0, rows_loaded=0, rows_quarantined=0, started_at=now()))
+                batch_id=batch_id, business_date=business_date, engine=engine, status=RUNNING, kind=kind,
+                replaces=replaces, owner=owner, files=n_files, rows_read=0, rows_loaded=0, rows_quarantined=0,
+                started_at=now()))
 
     def finish_batch(self, batch_id: str, status: str, *, error: str | None = None, **counts: int) -> None:
         with self._tx() as conn:
@@ -146,6 +210,106 @@ class Ledger:
         with self._tx() as conn:
             rows = conn.execute(sa.select(batches).order_by(batches.c.started_at.desc()).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
+
+    # -- waiting files -------------------------------------------------------------------------------
+    def waiting(self) -> list[Waiting]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(
+                files.c.file_id, files.c.relative, files.c.path, files.c.feed, files.c.business_date, files.c.size,
+                files.c.sha256, files.c.mtime, files.c.detected_at, files.c.replaces,
+            ).where(files.c.status == WAITING).order_by(files.c.file_id)).all()
+        return [Waiting(**row._mapping) for row in rows]
+
+    def note_waiting(self, *, relative: str, path: str, feed: str | None, business_date: date, size: int,
+                     sha256: str, mtime: float, replaces: str | None = None) -> int:
+        """Record a file seen in landing (once: a changed file of the same name updates its row)."""
+        with self._tx() as conn:
+            row = conn.execute(sa.select(files.c.file_id, files.c.sha256).where(
+                files.c.relative == relative, files.c.status == WAITING)).first()
+            values = dict(path=path, feed=feed, business_date=business_date, size=size, sha256=sha256, mtime=mtime,
+                          replaces=replaces)
+            if row is not None:
+                if row.sha256 != sha256:
+                    conn.execute(files.update().where(files.c.file_id == row.file_id).values(**values))
+                return int(row.file_id)
+            result = conn.execute(files.insert().values(relative=relative, status=WAITING, detected_at=now(),
+                                                        **values))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def forget_waiting(self, relative: str) -> None:
+        """A waiting file that left landing without being processed (deleted by its sender)."""
+        with self._tx() as conn:
+            conn.execute(files.delete().where(files.c.relative == relative, files.c.status == WAITING))
+
+    def queue(self, file_ids: list[int], batch_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute(files.update().where(files.c.file_id.in_(file_ids)).values(status=QUEUED, batch_id=batch_id))
+
+    def batch_files(self, batch_id: str) -> list[dict[str, Any]]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(files).where(files.c.batch_id == batch_id).order_by(files.c.file_id))
+            return [dict(r) for r in rows.mappings()]
+
+    def files_where(self, *conditions: Any) -> list[dict[str, Any]]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(files).where(*conditions).order_by(files.c.file_id))
+            return [dict(r) for r in rows.mappings()]
+
+    # -- batches ---------------------------------------------------------------------------------------
+    def batch(self, batch_id: str) -> dict[str, Any] | None:
+        with self._tx() as conn:
+            row = conn.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).mappings().first()
+        return None if row is None else dict(row)
+
+    def unfinished_batches(self) -> list[dict[str, Any]]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(batches).where(batches.c.status.in_([RUNNING, COMMITTED]))
+                                .order_by(batches.c.started_at)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def set_batch(self, batch_id: str, **values: Any) -> None:
+        with self._tx() as conn:
+            conn.execute(batches.update().where(batches.c.batch_id == batch_id).values(**values))
+
+    def note_table_versions(self, batch_id: str, versions: dict[str, int | None]) -> None:
+        """The version each table had before the batch wrote it (first note wins: it is the one to go back to)."""
+        with self._tx() as conn:
+            known = {r[0] for r in conn.execute(sa.select(batch_tables.c.path).where(
+                batch_tables.c.batch_id == batch_id))}
+            fresh = [{"batch_id": batch_id, "path": p, "version_before": v} for p, v in versions.items()
+                     if p not in known]
+            if fresh:
+                conn.execute(batch_tables.insert(), fresh)
+
+    def table_versions(self, batch_id: str) -> dict[str, int | None]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(batch_tables.c.path, batch_tables.c.version_before).where(
+                batch_tables.c.batch_id == batch_id)).all()
+        return {str(p): (None if v is None else int(v)) for p, v in rows}
+
+    # -- the lake's lock -------------------------------------------------------------------------------
+    def acquire_lock(self, name: str, owner: str, seconds: float, *, dead: Callable[[str], bool]) -> None:
+        """Take (or renew) the lock; LakeBusy while another live process holds it."""
+        expires = now() + timedelta(seconds=seconds)
+        with self._tx() as conn:
+            row = conn.execute(sa.select(locks).where(locks.c.name == name)).first()
+            if row is None:
+                try:
+                    conn.execute(locks.insert().values(name=name, owner=owner, expires_at=expires))
+                    return
+                except sa.exc.IntegrityError:
+                    raise _busy("another process", expires) from None
+            if row.owner != owner and row.expires_at > now() and not dead(row.owner):
+                raise _busy(row.owner, row.expires_at)
+            taken = conn.execute(locks.update().where(
+                locks.c.name == name, locks.c.owner == row.owner, locks.c.expires_at == row.expires_at
+            ).values(owner=owner, expires_at=expires))
+            if taken.rowcount != 1:
+                raise _busy("another process", expires)
+
+    def release_lock(self, name: str, owner: str) -> None:
+        with self._tx() as conn:
+            conn.execute(locks.delete().where(locks.c.name == name, locks.c.owner == owner))
 
     def close(self) -> None:
         self.engine.dispose()

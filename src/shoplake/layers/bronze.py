@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from shoplake.contracts import Contract, DriftPolicy
 from shoplake.engines import Engine
-from shoplake.errors import EngineError, FileRejected
+from shoplake.errors import EngineError, FileRejected, ShoplakeError
 from shoplake.layers.sql import alias, cast, col, lit, select, table
 
 SNIFF_BYTES = 1 << 16
@@ -143,3 +143,19 @@ def define_bronze(engine: Engine, feed: str, files: list[exp.Select]) -> None:
     for more in files[1:]:
         query = exp.union(query, more, distinct=False)
     engine.define_view(bronze_table(feed), query)
+
+
+def define_quarantined(engine: Engine, contract: Contract, lake: str) -> None:
+    """A quarantine replay's bronze rows: the feed's quarantined rows as they arrived (raw text and lineage),
+    with NULL for any column the contract gained since."""
+    feed = contract.feed
+    path = f"{lake}/quarantine/{feed}"
+    present = set(engine.table_columns(path))
+    if not present:
+        raise ShoplakeError(f"feed {feed} has no quarantine table at {path}: nothing to replay")
+    engine.attach_delta(path, "quarantine", feed)
+    projection = [
+        alias(col(name) if name in present else cast(exp.null(), "VARCHAR"), name)
+        for name in (*contract.column_names, *META_COLUMNS)
+    ]
+    engine.define_view(bronze_table(feed), select(*projection).from_(table(f"quarantine.{feed}")))

@@ -110,7 +110,8 @@ def gold_path(lake: str, name: str) -> str:
     return f"{lake}/gold/{name}"
 
 
-def run_models(engine: Engine, models: list[Model], lake: str, available: set[str]) -> dict[str, int]:
+def run_models(engine: Engine, models: list[Model], lake: str, available: set[str], *,
+               tag: str | None = None) -> dict[str, int]:
     """Build every model whose silver inputs exist, publish it to gold/<name>; returns rows per model."""
     built: dict[str, int] = {}
     for model in models:
@@ -121,5 +122,5 @@ def run_models(engine: Engine, models: list[Model], lake: str, available: set[st
         built[model.name] = engine.create_table(staged, model.query)
         # Later models read this one as staged, not back from its Delta files.
         engine.create_view(GOLD, model.name, staged)
-    engine.write([WriteJob(f"gold__{name}", gold_path(lake, name), "overwrite") for name in built])
+    engine.write([WriteJob(f"gold__{name}", gold_path(lake, name), "overwrite") for name in built], tag=tag)
     return built

@@ -7,6 +7,7 @@ batch with no table touched; references resolve against silver plus the batch's 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from sqlglot import exp
 
@@ -71,6 +72,10 @@ def silver_path(lake: str, feed: str) -> str:
     return f"{lake}/silver/{feed}"
 
 
+def quarantine_path(lake: str, feed: str) -> str:
+    return f"{lake}/quarantine/{feed}"
+
+
 def check_feed(
     engine: Engine,
     contract: Contract,
@@ -116,10 +121,14 @@ def check_feed(
     return result
 
 
-def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bool) -> list[WriteJob]:
-    """Stage a checked feed's writes: bronze rows, quarantined rows, valid rows into silver."""
+def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bool, bronze: bool = True,
+                 quarantine_mode: Literal["append", "overwrite"] = "append") -> list[WriteJob]:
+    """Stage a checked feed's writes: bronze rows, quarantined rows, valid rows into silver.
+
+    A quarantine replay writes no bronze (its rows came from the quarantine) and overwrites the
+    quarantine with the rows that still fail."""
     feed = contract.feed
-    jobs = [WriteJob(bronze_table(feed), f"{lake}/bronze/{feed}", "append")]
+    jobs = [WriteJob(bronze_table(feed), f"{lake}/bronze/{feed}", "append")] if bronze else []
     quarantined = f"quarantine__{feed}"
     c, b = "c", "b"
     failed = col("_errors", c).is_(exp.null()).not_()
@@ -137,7 +146,7 @@ def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bo
         exp.alias_(table(bronze_table(feed)), b),
         on=and_all(exp.EQ(this=col(k, c), expression=col(k, b)) for k in ("_source_file", "_row_number")),
     ).where(failed))
-    jobs.append(WriteJob(quarantined, f"{lake}/quarantine/{feed}", "append"))
+    jobs.append(WriteJob(quarantined, quarantine_path(lake, feed), quarantine_mode))
 
     target = silver_path(lake, feed)
     mode = contract.load.mode
