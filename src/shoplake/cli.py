@@ -52,6 +52,10 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks inst
 
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Settings file (default: ./shoplake.yml if present).")
+LandingOpt = typer.Option(None, help="Where files land: a folder or s3://bucket/prefix.")
+LakeOpt = typer.Option(None, help="Where the Delta tables live: a folder or s3://bucket/prefix.")
+ArchiveOpt = typer.Option(None, help="Where processed/ and failed/ files go (default: next to landing).")
+EngineOpt = typer.Option(None, help="Compute engine: duckdb (default) or spark.")
 
 
 def _settings(config: Path | None, **overrides: Any) -> Settings:
@@ -72,13 +76,13 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
 @app.command()
 @handle_errors
 def run(
-    landing: Path = typer.Option(None, help="Folder where files land."),
-    lake: Path = typer.Option(None, help="Folder of the Delta tables."),
-    archive: Path = typer.Option(None, help="Folder for processed/ and failed/ files."),
-    engine: str = typer.Option(None, help="Compute engine (duckdb)."),
+    landing: str = LandingOpt,
+    lake: str = LakeOpt,
+    archive: str = ArchiveOpt,
+    engine: str = EngineOpt,
     config: Path = ConfigOpt,
 ) -> None:
-    """Load every waiting file: bronze, silver + quarantine, gold."""
+    """Load every waiting file now, one batch per business date: bronze, silver + quarantine, gold."""
     settings = _settings(config, landing=landing, lake=lake, archive=archive, engine=engine)
     with progress_bar() as update:
         report = api.run(settings, progress=update)
@@ -89,7 +93,7 @@ def run(
 
 @app.command()
 @handle_errors
-def status(config: Path = ConfigOpt, lake: Path = typer.Option(None), limit: int = 30) -> None:
+def status(config: Path = ConfigOpt, lake: str = LakeOpt, limit: int = 30) -> None:
     """Show the file ledger and recent batches."""
     settings = _settings(config, lake=lake)
     state = api.status(settings, limit=limit)
@@ -159,6 +163,8 @@ def demo(
 
 
 def print_run(report: RunReport) -> None:
+    for line in report.recovered:
+        console.print(f"[yellow]recovered:[/] {line}")
     table = Table(title="files loaded")
     for name in ("date", "file", "feed", "status", "read", "loaded", "quarantined", "duplicates", "note"):
         table.add_column(name, justify="right" if name in ("read", "loaded", "quarantined", "duplicates") else "left")
