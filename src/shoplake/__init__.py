@@ -4,7 +4,7 @@
     report = shoplake.run(landing="landing", lake="lake")
 """
 
-from shoplake.api import contracts, run, settings, status
+from shoplake.api import contracts, replay_quarantine, reprocess, run, settings, status, watch, watcher
 
 __version__ = "0.1.0"
-__all__ = ["contracts", "run", "settings", "status"]
+__all__ = ["contracts", "replay_quarantine", "reprocess", "run", "settings", "status", "watch", "watcher"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,12 @@ from typing import Any
 from shoplake.config import Settings, load_settings
 from shoplake.contracts import ContractSet, load_contracts
 from shoplake.landing.ledger import FileRow, Ledger
-from shoplake.pipeline import Progress, RunReport
+from shoplake.notify import Notifier, Notifiers
+from shoplake.pipeline import BatchOutcome, Progress, RunReport
 from shoplake.pipeline import run as _run
+from shoplake.reprocess import replay_quarantine as _replay
+from shoplake.reprocess import reprocess as _reprocess
+from shoplake.watch import Watcher
 
 
 def settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -18,9 +23,35 @@ def settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     return load_settings(config_file, **overrides)
 
 
-def run(config: Settings | None = None, *, progress: Progress | None = None, **overrides: Any) -> RunReport:
-    """Load every waiting file of the landing folder; see RunReport for what happened to each."""
-    return _run(config or load_settings(**overrides), progress)
+def run(config: Settings | None = None, *, progress: Progress | None = None,
+        notifiers: list[Notifier] | None = None, **overrides: Any) -> RunReport:
+    """Load every waiting file of the landing store now; see RunReport for what happened to each."""
+    return _run(config or load_settings(**overrides), progress,
+                Notifiers(notifiers) if notifiers is not None else None)
+
+
+def watcher(config: Settings | None = None, *, on_batch: Callable[[BatchOutcome], None] | None = None,
+            notifiers: list[Notifier] | None = None) -> Watcher:
+    """A watcher for the landing store; `.run()` blocks until `.stop` is set (from another thread or a
+    signal handler)."""
+    return Watcher(config or load_settings(), on_batch=on_batch,
+                   notifiers=Notifiers(notifiers) if notifiers is not None else None)
+
+
+def watch(config: Settings | None = None, **overrides: Any) -> list[BatchOutcome]:
+    """Run batches as files arrive, until interrupted; returns the batches run."""
+    return watcher(config or load_settings(**overrides)).run()
+
+
+def reprocess(config: Settings | None = None, *, batch: str | None = None, file: str | None = None,
+              failed: bool = False, progress: Progress | None = None) -> RunReport:
+    """Load archived files again (a batch, one file, or every failed file), replacing their earlier rows."""
+    return _reprocess(config or load_settings(), batch=batch, file=file, failed=failed, progress=progress)
+
+
+def replay_quarantine(config: Settings | None, feed: str, *, progress: Progress | None = None) -> RunReport:
+    """Check a feed's quarantined rows again: those that pass move to silver, the rest keep new reasons."""
+    return _replay(config or load_settings(), feed, progress=progress)
 
 
 def contracts(config: Settings | None = None) -> ContractSet:

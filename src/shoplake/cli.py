@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from rich.table import Table
 from shoplake import api
 from shoplake.config import Settings
 from shoplake.errors import ShoplakeError
-from shoplake.pipeline import RunReport
+from shoplake.pipeline import BatchOutcome, RunReport
 from shoplake.tables import query_table, top_reasons
 
 app = typer.Typer(help="shoplake: an online shop's file drops in, validated Delta tables and KPIs out.",
@@ -87,6 +88,101 @@ def run(
     with progress_bar() as update:
         report = api.run(settings, progress=update)
     print_run(report)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def watch(
+    landing: str = LandingOpt,
+    lake: str = LakeOpt,
+    archive: str = ArchiveOpt,
+    engine: str = EngineOpt,
+    config: Path = ConfigOpt,
+) -> None:
+    """Run batches as files arrive (trigger file, max_files or max_wait), until Ctrl-C or SIGTERM.
+
+    The first signal lets the batch in flight finish; a second one abandons it (rolled back)."""
+    settings = _settings(config, landing=landing, lake=lake, archive=archive, engine=engine)
+    watcher = api.watcher(settings, on_batch=print_batch)
+    signals = {"count": 0}
+
+    def stop(signum: int, frame: Any) -> None:
+        signals["count"] += 1
+        if signals["count"] == 1:
+            console.print("stopping: the batch in flight finishes first (signal again to abandon it)")
+            watcher.stop.set()
+        else:
+            raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    b = settings.batching
+    console.print(f"watching {settings.landing} (batch on a trigger file, {b.max_files} files with "
+                  f"{', '.join(b.required)}, or {b.max_wait_minutes:g} min after they are all in; "
+                  f"files settle {settings.settle_seconds:g} s)")
+    try:
+        batches = watcher.run()
+    except KeyboardInterrupt:
+        console.print("[yellow]abandoned:[/] the batch in flight was rolled back; its files wait for the next start")
+        raise typer.Exit(130) from None
+    console.print(f"stopped after {len(batches)} batch(es)")
+
+
+def print_batch(outcome: BatchOutcome) -> None:
+    loaded = sum(f.rows_loaded for f in outcome.files)
+    quarantined = sum(f.rows_quarantined for f in outcome.files)
+    failed = [f for f in outcome.files if f.status == "failed"]
+    console.print(f"{outcome.business_date} batch {outcome.batch_id} ({outcome.reason}): {_colour(outcome.status)}, "
+                  f"{len(outcome.files)} file(s), {loaded:,} rows loaded, {quarantined:,} quarantined, "
+                  f"{len(failed)} file(s) failed, {outcome.seconds:.1f} s")
+    if outcome.error:
+        console.print(f"  [red]{outcome.error}[/]")
+
+
+@app.command()
+@handle_errors
+def reprocess(
+    batch: str = typer.Option(None, "--batch", help="Every file of this batch."),
+    file: str = typer.Option(None, "--file", help="One archived file (its path, archived path or name)."),
+    failed: bool = typer.Option(False, "--failed", help="Every file in archive/failed (not duplicates)."),
+    lake: str = LakeOpt,
+    engine: str = EngineOpt,
+    config: Path = ConfigOpt,
+) -> None:
+    """Load archived files again (after a contract fix), replacing the rows they loaded before."""
+    settings = _settings(config, lake=lake, engine=engine)
+    with progress_bar() as update:
+        report = api.reprocess(settings, batch=batch, file=file, failed=failed, progress=update)
+    print_run(report)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+quarantine_app = typer.Typer(help="Look at and replay quarantined rows.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("replay")
+@handle_errors
+def quarantine_replay(
+    feed: str = typer.Argument(..., help="The feed whose quarantine to check again."),
+    lake: str = LakeOpt,
+    engine: str = EngineOpt,
+    config: Path = ConfigOpt,
+) -> None:
+    """Check a feed's quarantined rows against the current contract: rows that pass move to silver."""
+    settings = _settings(config, lake=lake, engine=engine)
+    with progress_bar() as update:
+        report = api.replay_quarantine(settings, feed, progress=update)
+    for batch in report.batches:
+        moved = sum(f.rows_loaded for f in batch.files)
+        stay = sum(f.rows_quarantined for f in batch.files)
+        console.print(f"{feed}: {moved:,} row(s) moved to silver, {stay:,} stay in quarantine "
+                      f"(batch {batch.batch_id}, {_colour(batch.status)})")
+        if batch.error:
+            console.print(f"[red]{batch.error}[/]")
     if report.failed:
         raise typer.Exit(1)
 

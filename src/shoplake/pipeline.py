@@ -205,6 +205,8 @@ class Session:
     # -- recovery ----------------------------------------------------------------------------------
     def recover(self) -> None:
         """Finish (committed) or roll back (running) every batch a dead process left behind."""
+        if moved := self.move_back():
+            self.report.recovered.append(f"{moved} file(s) on their way back to landing for reprocessing moved")
         for batch in self.ledger.unfinished_batches():
             batch_id = batch["batch_id"]
             if batch["status"] == L.COMMITTED:
@@ -218,6 +220,18 @@ class Session:
                                              "its files wait again")
                 self.notifiers.send(Event(BATCH_ROLLED_BACK, f"batch {batch_id} was interrupted and rolled back",
                                           batch_id=batch_id))
+
+    def move_back(self) -> int:
+        """Finish moving requeued files from the archive back to landing (see `reprocess`)."""
+        moved = 0
+        for row in self.ledger.files_where(L.files.c.status == L.WAITING, L.files.c.archive_key.is_not(None)):
+            if not self.landing.exists(row["relative"]):
+                self.archive.move(row["archive_key"], self.landing, row["relative"])
+                moved += 1
+            entry = self.landing.stat(row["relative"])
+            self.ledger.update_file(row["file_id"], archive_key=None, archived_path=None,
+                                    mtime=entry.mtime if entry else None)
+        return moved
 
     def _restore_tables(self, batch_id: str) -> None:
         for path, version in self.ledger.table_versions(batch_id).items():
@@ -400,6 +414,13 @@ class _Batch:
         if self.replay:
             loaded[self.replay] = []
             bronze.define_quarantined(engine, contracts[self.replay], s.lake)
+        # Reprocessing: the rows the earlier batch loaded from these files go first, so that the checks
+        # (SCD2 changes against silver above all) see silver without them.
+        cleared = self._replaced_tables()
+        if cleared:
+            self._note_versions(cleared)
+            with report.timed("write"):
+                self._clear_replaced(cleared)
         # 2. Silver checks for every feed, parents first, before anything is written.
         in_silver = silver.attach_silver(engine, contracts, s.lake)
         order = contracts.load_order(set(loaded))
@@ -423,13 +444,8 @@ class _Batch:
         jobs = [job for feed in order for job in silver.stage_writes(
             engine, contracts[feed], s.lake, in_silver=feed in in_silver, bronze=not self.replay,
             quarantine_mode="overwrite" if feed == self.replay else "append")]
-        cleared = self._replaced_tables()
-        gold_paths = [gold.gold_path(s.lake, m.name) for m in s.models]
-        paths = [*cleared, *(j.path for j in jobs), *gold_paths]
-        s.ledger.note_table_versions(self.batch_id, {p: engine.table_version(p) for p in dict.fromkeys(paths)})
-        self.versions_noted = True
+        self._note_versions([*(j.path for j in jobs), *(gold.gold_path(s.lake, m.name) for m in s.models)])
         with report.timed("write"):
-            self._clear_replaced(cleared)
             bronze_jobs = [j for j in jobs if "/bronze/" in j.path]
             engine.write(bronze_jobs, tag=self.batch_id)
             crash_point("after_bronze")
@@ -488,15 +504,19 @@ class _Batch:
                               hint="a short file is usually an incomplete upload: drop it again, then "
                               "`shoplake reprocess --failed`")
 
+    def _note_versions(self, paths: list[str]) -> None:
+        """Before the batch writes a table, the ledger learns the version to go back to."""
+        engine = self.s.engine
+        self.s.ledger.note_table_versions(self.batch_id, {p: engine.table_version(p) for p in dict.fromkeys(paths)})
+        self.versions_noted = True
+
     def _replaced_tables(self) -> list[str]:
         feeds = {w.feed for w in self.waiting if w.replaces and w.feed}
         layers = ("bronze", "quarantine", "silver")
         return [f"{self.s.lake}/{layer}/{feed}" for feed in sorted(feeds) for layer in layers]
 
     def _clear_replaced(self, paths: list[str]) -> None:
-        """Reprocessing: the rows the earlier batch loaded from these files go before the files load again."""
-        if not self.replaces:
-            return
+        """Delete what the earlier batch loaded from the files being reprocessed."""
         by_batch: dict[str, list[str]] = {}
         for relative, batch in self.replaces.items():
             by_batch.setdefault(batch, []).append(relative)

@@ -236,6 +236,18 @@ class Ledger:
                                                         **values))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
+    def requeue(self, file_id: int, *, superseded: str, replaces: str | None) -> int:
+        """An archived file goes back to landing: a waiting row that remembers where the file is now
+        (`archive_key`, cleared once moved) and the old row superseded, in one transaction."""
+        with self._tx() as conn:
+            old = conn.execute(sa.select(files).where(files.c.file_id == file_id)).mappings().one()
+            result = conn.execute(files.insert().values(
+                path=old["path"], relative=old["relative"], size=old["size"], sha256=old["sha256"], feed=old["feed"],
+                business_date=old["business_date"], status=WAITING, mtime=None, replaces=replaces,
+                archive_key=old["archive_key"], archived_path=old["archived_path"], detected_at=now()))
+            conn.execute(files.update().where(files.c.file_id == file_id).values(status=superseded))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
     def forget_waiting(self, relative: str) -> None:
         """A waiting file that left landing without being processed (deleted by its sender)."""
         with self._tx() as conn:
@@ -260,6 +272,12 @@ class Ledger:
         with self._tx() as conn:
             row = conn.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).mappings().first()
         return None if row is None else dict(row)
+
+    def latest_loaded_date(self) -> date | None:
+        with self._tx() as conn:
+            value = conn.execute(sa.select(sa.func.max(batches.c.business_date)).where(
+                batches.c.status == SUCCEEDED, batches.c.kind == "load")).scalar()
+        return value if isinstance(value, date) else None
 
     def unfinished_batches(self) -> list[dict[str, Any]]:
         with self._tx() as conn:

@@ -158,4 +158,4 @@ def define_quarantined(engine: Engine, contract: Contract, lake: str) -> None:
         alias(col(name) if name in present else cast(exp.null(), "VARCHAR"), name)
         for name in (*contract.column_names, *META_COLUMNS)
     ]
-    engine.define_view(bronze_table(feed), select(*projection).from_(table(f"quarantine.{feed}")))
+    engine.define_view(bronze_table(feed), select(*projection).from_(table(feed, "quarantine")))
