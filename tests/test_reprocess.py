@@ -9,8 +9,8 @@ import pytest
 from shoplake.config import Settings
 from shoplake.errors import ShoplakeError
 from shoplake.landing.ledger import Ledger
-from shoplake.reprocess import SUPERSEDED, replay_quarantine, reprocess
 from shoplake.pipeline import run
+from shoplake.reprocess import SUPERSEDED, replay_quarantine, reprocess
 from tests.conftest import FIXTURES, copy_fixture
 from tests.test_pipeline import table
 
@@ -90,8 +90,8 @@ def test_quarantine_replay_moves_rows_that_pass_now(workspace: Settings, tmp_pat
     # The fix: the rule goes, and the customer order 102 referenced arrives.
     workspace.contracts = []
     (workspace.landing / "customers_2026_01_06.csv").write_text(
-        "customer_id,first_name,last_name,email,phone,birth_date,city,country,segment,created_at,updated_at\n"
-        "99,Zoe,Late,zoe@example.com,,1990-01-01,Lima,PE,regular,2026-01-06 08:00:00,2026-01-06 08:00:00\n")
+        "customer_id,first_name,last_name,email,phone,birth_date,city,country,segment,lifecycle_stage,created_at,updated_at\n"
+        "99,Zoe,Late,zoe@example.com,,1990-01-01,Lima,PE,consumer,new,2026-01-06 08:00:00,2026-01-06 08:00:00\n")
     run(workspace)
     replayed = replay_quarantine(workspace, "orders")
     batch = replayed.batches[0]
