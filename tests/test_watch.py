@@ -240,3 +240,49 @@ def test_stopping_an_idle_watcher_returns_promptly(workspace: Settings) -> None:
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert FIXTURES.is_dir()
+
+
+def start_watcher(tmp_path: Path, **env: str) -> subprocess.Popen[str]:
+    (tmp_path / "landing").mkdir(exist_ok=True)
+    (tmp_path / "shoplake.yml").write_text(yaml.safe_dump({
+        "landing": "landing", "lake": "lake", "archive": "archive", "settle_seconds": 0.2, "scan_seconds": 1}))
+    return subprocess.Popen([sys.executable, "-m", "shoplake", "watch"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200", **env})
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("signals", [1, 2], ids=["finish", "abandon"])
+def test_a_signal_finishes_or_abandons_the_batch_in_flight(tmp_path: Path, signals: int) -> None:
+    """One SIGTERM: the batch in flight (paused after bronze) finishes, then the watcher exits 0.
+    Two: the batch is abandoned, rolled back, and its files wait in landing for the next start."""
+    watcher = start_watcher(tmp_path, SHOPLAKE_PAUSE_AT="after_bronze:4")
+    state = tmp_path / "lake" / "_state" / "shoplake.db"
+    try:
+        copy_fixture("mini", tmp_path / "landing")
+        drop_trigger(tmp_path / "landing", "2026_01_05", {})
+        wait_for(lambda: ledger_rows(state, "SELECT 1 FROM batches WHERE status = 'running'"), 60, "a running batch")
+        time.sleep(0.5)
+        for _ in range(signals):
+            watcher.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+        out, _ = watcher.communicate(timeout=120)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    statuses = ledger_rows(state, "SELECT status FROM batches")
+    waiting = ledger_rows(state, "SELECT relative FROM files WHERE status = 'waiting'")
+    if signals == 1:
+        assert watcher.returncode == 0, out
+        assert statuses == [("succeeded",)], out
+        assert waiting == [] and not any((tmp_path / "landing").iterdir())
+    else:
+        assert watcher.returncode == 130, out
+        assert statuses == [("rolled_back",)], out
+        assert len(waiting) == 6 and len(list((tmp_path / "landing").iterdir())) == 6, "the files wait again"
+        assert not (tmp_path / "lake" / "silver" / "orders").exists() or not ledger_rows(
+            state, "SELECT 1 FROM files WHERE status = 'loaded'")
+        from deltalake import DeltaTable
+
+        bronze = tmp_path / "lake" / "bronze" / "orders"
+        assert not bronze.exists() or DeltaTable(str(bronze)).to_pyarrow_table().num_rows == 0, \
+            "bronze written before the pause is rolled back"
