@@ -211,6 +211,21 @@ def test_values_are_read_strictly_and_timestamps_kept_in_utc(workspace: Settings
     assert table(workspace, "gold", "fact_sales") == []  # no items; but the day would be 2026-01-06
 
 
+def test_a_partial_date_is_no_date_on_any_engine(on_engine: Settings) -> None:
+    """Spark alone would read "2026-01" as 1 January; both engines reject it."""
+    (on_engine.landing / "inventory_2026_01_05.csv").write_text(
+        "snapshot_date,warehouse_id,product_id,quantity_on_hand,quantity_reserved\n"
+        "2026-01,WH01,1,5,1\n"
+        " 2026-01-05 ,WH02,1,5,1\n")
+    (on_engine.landing / "orders_2026_01_05.csv").write_text(
+        "order_id,customer_id,status,num_items,order_amount,currency,created_at,updated_at\n"
+        "1,1,created,1,5.00,USD,2026-01,2026-01-05\n")
+    run(on_engine)
+    assert {r[1]: r[-2] for r in table(on_engine, "quarantine", "inventory")} == {
+        "WH01": ["product_id.references", "snapshot_date.type"], "WH02": ["product_id.references"]}
+    assert "created_at.type" in table(on_engine, "quarantine", "orders")[0][-2]
+
+
 PRODUCTS_HEADER = "product_id,sku,name,brand,department,category,subcategory,cost,retail_price,updated_at\n"
 
 

@@ -202,6 +202,15 @@ class SparkEngine:
     def table_version(self, path: str) -> int | None:
         from delta.tables import DeltaTable
 
+        if "://" not in path or path.startswith("file:"):
+            # A local table's version is in its _delta_log: delta-rs reads it without a Spark job.
+            import deltalake
+            from deltalake.exceptions import TableNotFoundError
+
+            try:
+                return int(deltalake.DeltaTable(path).version())
+            except TableNotFoundError:
+                return None
         if not DeltaTable.isDeltaTable(self._spark, path):
             return None
         return int(DeltaTable.forPath(self._spark, path).history(1).collect()[0]["version"])

@@ -208,10 +208,16 @@ def _typed(column: Column) -> exp.Expr:
         whole = exp.RegexpReplace(this=text.copy(), expression=lit(r"\.0*$"), replacement=lit(""))
         strict = exp.Case(ifs=[exp.If(this=zeros, true=cast(whole, "BIGINT", safe=True))])
         return exp.Case(ifs=[exp.If(this=exp.or_(*has), true=strict)], default=cast(text, "BIGINT", safe=True))
-    if column.type is ColumnType.TIMESTAMP:
+    if column.type in (ColumnType.TIMESTAMP, ColumnType.DATE):
+        # A date or timestamp starts with a whole date: Spark would read "2026-01" as 1 January, DuckDB
+        # rejects it; both engines must agree, so neither reads a partial date.
+        whole_date = exp.RegexpLike(this=text.copy(), expression=lit(r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}"))
+        if column.type is ColumnType.DATE:
+            return exp.Case(ifs=[exp.If(this=whole_date, true=cast(text, "DATE", safe=True))])
         # Timestamps are kept in UTC. A value with an offset or a zone ("-05:00", "Z", " UTC",
         # " Europe/Paris") is converted to UTC; a value without one is taken as UTC already.
-        return cast(cast(text, "TIMESTAMPTZ", safe=True), "TIMESTAMP")  # the session's zone is UTC
+        utc = cast(cast(text, "TIMESTAMPTZ", safe=True), "TIMESTAMP")  # the session's zone is UTC
+        return exp.Case(ifs=[exp.If(this=whole_date, true=utc)])
     return cast(text, SQL_TYPES[column.type], safe=True)
 
 
