@@ -286,3 +286,22 @@ def test_a_signal_finishes_or_abandons_the_batch_in_flight(tmp_path: Path, signa
         bronze = tmp_path / "lake" / "bronze" / "orders"
         assert not bronze.exists() or DeltaTable(str(bronze)).to_pyarrow_table().num_rows == 0, \
             "bronze written before the pause is rolled back"
+
+
+def test_waiting_files_and_their_clock_survive_a_restart(workspace: Settings) -> None:
+    from shoplake.pipeline import Session
+
+    copy_fixture("mini", workspace.landing)
+    with Session(workspace) as session:
+        first = session.scan()
+    time.sleep(0.05)
+    with Session(workspace) as session:
+        second = session.scan()
+        assert [(w.relative, w.detected_at) for w in second] == [(w.relative, w.detected_at) for w in first]
+        (workspace.landing / "customers_2026_01_05.csv").unlink()  # the sender took it back
+        third = session.scan()
+    assert len(first) == 5 and sorted(w.relative for w in third) == sorted(
+        w.relative for w in first if not w.relative.startswith("customers"))
+    policy = Batching(max_files=100, max_wait_minutes=60)
+    later = max(w.detected_at for w in second) + timedelta(minutes=60)
+    assert why_ready(second, policy, later, late=False) == "max_wait", "the clock started at the first sighting"
