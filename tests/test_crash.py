@@ -59,8 +59,8 @@ def baseline(days: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def one_day(days: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("crash") / "one_day"
     folder.mkdir()
-    for path in days.glob("*2026_01_05*"):
-        shutil.copy(path, folder / path.name)
+    for feed in ("customers", "products", "orders", "order_items"):  # a Spark run costs a few jobs per feed
+        shutil.copy(days / f"{feed}_2026_01_05.csv", folder / f"{feed}_2026_01_05.csv")
     return folder
 
 
@@ -96,6 +96,9 @@ def kill_and_recover(days: Path, base: Path, engine: str, point: str, nth: int) 
 
 def assert_same_lake(base: Path, baseline: Path) -> None:
     for layer, name in TABLES:
+        assert (base / "lake" / layer / name).exists() == (baseline / "lake" / layer / name).exists(), name
+        if not (baseline / "lake" / layer / name).exists():
+            continue
         got, want = rows(base / "lake" / layer / name), rows(baseline / "lake" / layer / name)
         assert got[0] == want[0], f"{layer}.{name}: columns differ"
         assert len(got[1]) == len(want[1]), f"{layer}.{name}: {len(got[1])} rows, uninterrupted run {len(want[1])}"
@@ -121,9 +124,9 @@ def test_a_killed_duckdb_run_is_recovered_to_the_uninterrupted_result(
     assert_same_lake(tmp_path, baseline)
 
 
-# One day on Spark (a Spark run's time is mostly per-job overhead, not data): the first kill leaves some
-# silver tables committed, the second everything but the archive, the third half the archive.
-SPARK_KILLS = [("during_silver", 3), ("after_gold", 1), ("during_archive", 3)]
+# One day of four feeds on Spark (a Spark run's time is mostly per-job overhead, not data): the first
+# kill leaves some silver tables committed (rolled back), the second half the archive (finished).
+SPARK_KILLS = [("during_silver", 2), ("during_archive", 2)]
 
 
 @pytest.mark.spark
