@@ -254,6 +254,8 @@ class Session:
         listing = self.landing.list() if entries is None else entries
         known = {w.relative: w for w in self.ledger.waiting()}
         seen = set()
+        fresh: list[dict[str, Any]] = []
+        here: dict[str, str] = {}  # sha256 -> file noted in this scan
         for entry in listing:
             if in_progress(entry.relative):
                 continue
@@ -273,15 +275,17 @@ class Session:
                 continue
             where = self.landing.describe(entry.relative)
             if landed.has_rows and not landed.is_trigger and (noted is None or noted.replaces is None):
-                earlier = self.ledger.known_file_with_hash(landed.sha256,
-                                                           excluding=noted.file_id if noted else None)
+                earlier = here.get(landed.sha256) or self.ledger.known_file_with_hash(
+                    landed.sha256, excluding=noted.file_id if noted else None)
                 if earlier is not None:
                     self._archive_duplicate(entry.relative, where, landed.feed, landed.business_date, landed.size,
                                             landed.sha256, earlier)
                     continue
-            self.ledger.note_waiting(relative=entry.relative, path=where, feed=feed,
-                                     business_date=landed.business_date, size=landed.size, sha256=landed.sha256,
-                                     mtime=entry.mtime, replaces=noted.replaces if noted else None)
+                here[landed.sha256] = where
+            fresh.append(dict(relative=entry.relative, path=where, feed=feed, business_date=landed.business_date,
+                              size=landed.size, sha256=landed.sha256, mtime=entry.mtime,
+                              replaces=noted.replaces if noted else None))
+        self.ledger.note_waiting(fresh)
         if complete:
             for relative, noted in known.items():
                 if relative not in seen and noted.replaces is None and not self.landing.exists(relative):
@@ -309,7 +313,8 @@ class Session:
         return [((d, r or None), list(group)) for (d, r), group in groupby(ordered, key=key)]
 
     def gold_exists(self) -> bool:
-        return any(self.engine.table_version(gold.gold_path(self.lake, m.name)) is not None for m in self.models[:1])
+        first = gold.gold_path(self.lake, self.models[0].name) if self.models else None
+        return first is not None and self.engine.table_version(first) is not None
 
     def build_gold(self, tag: str | None) -> dict[str, int]:
         available = silver.attach_silver(self.engine, self.contracts, self.lake)
@@ -346,13 +351,16 @@ class Session:
     def _archive(self, batch_id: str) -> int:
         """Move a committed batch's files to their recorded archive paths; returns how many moved."""
         moved = 0
+        outcomes = {}
         for row in self.ledger.batch_files(batch_id):
             if row["status"] != L.ARCHIVING:
                 continue
             if finish_move(self.landing, row["relative"], self.archive, row["archive_key"]):
                 moved += 1
                 crash_point("during_archive")
-            self.ledger.update_file(row["file_id"], status=row["outcome"], outcome=None, processed_at=L.now())
+            self.landing.drop_copy(row["relative"], self.cache)
+            outcomes[row["file_id"]] = row["outcome"]
+        self.ledger.files_archived(outcomes)  # a file moved but not yet marked is finished by recovery
         return moved
 
 
@@ -547,6 +555,7 @@ class _Batch:
             raise ShoplakeError("this process lost the lake's lease while the batch ran; nothing is committed",
                                 hint="the next run rolls the batch back and loads its files again")
         taken: set[str] = set()
+        updates: dict[int, dict[str, Any]] = {}
         for w in self.waiting:
             f = self.by_relative.get(w.relative)
             failed = status == L.FAILED or (f is not None and f.status == L.FAILED)
@@ -560,10 +569,10 @@ class _Batch:
                               rows_duplicate=f.rows_duplicate, error=f.error if failed else None)
             elif failed:
                 values.update(error=self.outcome.error)
-            s.ledger.update_file(w.file_id, **values)
+            updates[w.file_id] = values
         totals = {k: sum(getattr(f, k) for f in self.outcome.files if f.status == L.LOADED)
                   for k in ("rows_read", "rows_loaded", "rows_quarantined")}
-        s.ledger.set_batch(self.batch_id, status=L.COMMITTED, outcome=status, error=self.outcome.error, **totals)
+        s.ledger.commit_batch(self.batch_id, updates, outcome=status, error=self.outcome.error, **totals)
         s._archive(self.batch_id)
         s.ledger.set_batch(self.batch_id, status=status, finished_at=L.now())
         self.outcome.status = status

@@ -87,6 +87,9 @@ class Watcher:
                                                session.ledger.latest_loaded_date()):
                         if self.stop.is_set():
                             break
+                        if ready.reason == "max_files" and stability.settling:
+                            continue  # a burst is still landing: take it whole once it settles
+
                         outcome = session.run_batch(ready.files, reason=ready.reason, replaces=ready.replaces)
                         done.append(outcome)
                         if self.on_batch:

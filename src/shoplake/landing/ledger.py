@@ -176,6 +176,21 @@ class Ledger:
         with self._tx() as conn:
             conn.execute(files.update().where(files.c.file_id == file_id).values(**values))
 
+    def commit_batch(self, batch_id: str, file_values: dict[int, dict[str, Any]], **batch_values: Any) -> None:
+        """Every file's counts and archive path, and the batch `committed`, in one transaction."""
+        with self._tx() as conn:
+            for file_id, values in file_values.items():
+                conn.execute(files.update().where(files.c.file_id == file_id).values(**values))
+            conn.execute(batches.update().where(batches.c.batch_id == batch_id).values(status=COMMITTED,
+                                                                                       **batch_values))
+
+    def files_archived(self, outcomes: dict[int, str]) -> None:
+        """Moved files get their final status (`loaded` or `failed`)."""
+        with self._tx() as conn:
+            for file_id, status in outcomes.items():
+                conn.execute(files.update().where(files.c.file_id == file_id).values(
+                    status=status, outcome=None, processed_at=now()))
+
     def start_batch(self, batch_id: str, business_date: date, engine: str, n_files: int, *, owner: str,
                     kind: str = "load", replaces: str | None = None) -> None:
         with self._tx() as conn:
@@ -220,21 +235,19 @@ class Ledger:
             ).where(files.c.status == WAITING).order_by(files.c.file_id)).all()
         return [Waiting(**row._mapping) for row in rows]
 
-    def note_waiting(self, *, relative: str, path: str, feed: str | None, business_date: date, size: int,
-                     sha256: str, mtime: float, replaces: str | None = None) -> int:
-        """Record a file seen in landing (once: a changed file of the same name updates its row)."""
+    def note_waiting(self, noted: list[dict[str, Any]]) -> None:
+        """Record files seen in landing, in one transaction; a file already waiting under that name gets
+        its new size, hash and mtime (it changed), keeping the time it was first seen."""
+        if not noted:
+            return
         with self._tx() as conn:
-            row = conn.execute(sa.select(files.c.file_id, files.c.sha256).where(
-                files.c.relative == relative, files.c.status == WAITING)).first()
-            values = dict(path=path, feed=feed, business_date=business_date, size=size, sha256=sha256, mtime=mtime,
-                          replaces=replaces)
-            if row is not None:
-                if row.sha256 != sha256:
+            for values in noted:
+                row = conn.execute(sa.select(files.c.file_id).where(
+                    files.c.relative == values["relative"], files.c.status == WAITING)).first()
+                if row is not None:
                     conn.execute(files.update().where(files.c.file_id == row.file_id).values(**values))
-                return int(row.file_id)
-            result = conn.execute(files.insert().values(relative=relative, status=WAITING, detected_at=now(),
-                                                        **values))
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+                else:
+                    conn.execute(files.insert().values(status=WAITING, detected_at=now(), **values))
 
     def requeue(self, file_id: int, *, superseded: str, replaces: str | None) -> int:
         """An archived file goes back to landing: a waiting row that remembers where the file is now

@@ -4,8 +4,10 @@ For each business date, the files waiting for it become one batch when
   trigger     a trigger_<YYYY_MM_DD>.json for the date has arrived, or
   max_files   at least `max_files` files wait and every `required` feed is among them, or
   max_wait    `max_wait_minutes` have passed since the last required feed arrived (all present), or
-  late        the date is older than a date already loaded, and its oldest file has waited
+  late        the date is not newer than a date already loaded, and its oldest file has waited
               `max_wait_minutes` (a late file never completes a set, but it must not wait forever).
+The watcher holds back a `max_files` batch while other files are still settling, so a burst
+dropped at once becomes one batch.
 Files being reprocessed are always ready. Older dates come first. The clock starts from the ledger's
 `detected_at`, so a restart does not reset it.
 """
@@ -36,7 +38,7 @@ def ready_batches(waiting: list[Waiting], policy: Batching, now: datetime, lates
     for (day, replaces), group in groupby(sorted(waiting, key=lambda w: (*key(w), w.relative)), key=key):
         files = list(group)
         reason = "reprocess" if replaces else why_ready(files, policy, now, late=latest_loaded is not None and
-                                                        day < latest_loaded)
+                                                        day <= latest_loaded)
         if reason:
             ready.append(Ready(day, reason, files, replaces or None))
     return ready

@@ -40,6 +40,10 @@ class Store(Protocol):
 
     def move(self, relative: str, target: Store, target_relative: str) -> None: ...
 
+    def drop_copy(self, relative: str, cache: Path) -> None:
+        """Forget the local copy `local_copy` made (nothing to do for a folder)."""
+        ...
+
     def exists(self, relative: str) -> bool: ...
 
     def describe(self, relative: str) -> str:
@@ -104,6 +108,9 @@ class LocalStore:
 
     def local_copy(self, relative: str, cache: Path) -> Path:
         return self.root / relative
+
+    def drop_copy(self, relative: str, cache: Path) -> None:
+        return None
 
     def exists(self, relative: str) -> bool:
         return (self.root / relative).exists()
@@ -178,8 +185,14 @@ class S3Store:
     def describe(self, relative: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{relative}"
 
+    def _cached(self, relative: str, cache: Path) -> Path:
+        return cache / self.bucket / (self.prefix + relative)
+
+    def drop_copy(self, relative: str, cache: Path) -> None:
+        self._cached(relative, cache).unlink(missing_ok=True)
+
     def local_copy(self, relative: str, cache: Path) -> Path:
-        local = cache / self.bucket / (self.prefix + relative)
+        local = self._cached(relative, cache)
         local.parent.mkdir(parents=True, exist_ok=True)
         partial = local.with_name(local.name + ".part")
         self._call(f"downloading {self.describe(relative)}", "download_file", Key=self.prefix + relative,
