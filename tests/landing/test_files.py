@@ -4,8 +4,7 @@ from datetime import date
 from pathlib import Path
 
 from shoplake.contracts import load_contracts
-from shoplake.landing.files import discover, match_feed
-from shoplake.landing.storage import LocalStore
+from shoplake.landing.files import match_feed
 
 
 def test_feeds_are_matched_by_the_most_specific_pattern() -> None:
@@ -16,7 +15,10 @@ def test_feeds_are_matched_by_the_most_specific_pattern() -> None:
     assert match_feed("refunds_2026_01_05.csv", contracts) is None
 
 
-def test_discovery_dates_hashes_and_reports_what_it_leaves(tmp_path: Path) -> None:
+def test_scanning_dates_hashes_and_reports_what_it_leaves(tmp_path: Path) -> None:
+    from shoplake.config import Settings
+    from shoplake.pipeline import Session
+
     (tmp_path / "orders").mkdir()
     (tmp_path / "orders" / "2026").mkdir()
     (tmp_path / "orders_2026_01_06.csv").write_text("order_id\n1\n")
@@ -25,14 +27,15 @@ def test_discovery_dates_hashes_and_reports_what_it_leaves(tmp_path: Path) -> No
     (tmp_path / "trigger_2026_01_06.json").write_text("{}")
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / ".orders_2026_01_07.csv.part").write_text("order_id\n")
-    found = discover(LocalStore(tmp_path), load_contracts(), tmp_path / 'cache')
-    assert [(f.relative, f.business_date) for f in found.files] == [
+    with Session(Settings(landing=tmp_path, lake=tmp_path.parent / "lake")) as session:
+        waiting = sorted(session.scan(), key=lambda w: (w.business_date, w.relative))
+    assert [(f.relative, f.business_date) for f in waiting] == [
         ("orders/late_2026_01_05.csv", date(2026, 1, 5)),
         ("orders_2026_01_06.csv", date(2026, 1, 6)),
         ("trigger_2026_01_06.json", date(2026, 1, 6)),
     ]
-    assert sorted(Path(p).name for p in found.unrecognised) == ["notes.txt", "orders_2026_01_04.csv"]
-    assert len({f.sha256 for f in found.files}) == 3
+    assert sorted(Path(p).name for p in session.report.unrecognised) == ["notes.txt", "orders_2026_01_04.csv"]
+    assert len({f.sha256 for f in waiting}) == 3
 
 
 def test_header_only_files_are_not_duplicates_of_each_other(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from shoplake.contracts import ContractSet
-from shoplake.landing.storage import Entry, LocalStore, Store
+from shoplake.landing.storage import Entry, Store
 
 _DATE_IN_NAME = re.compile(r"(\d{4})[_-](\d{2})[_-](\d{2})")
 TRIGGER_PATTERN = "trigger_*.json"
@@ -35,12 +35,6 @@ class LandedFile:
         return self.feed is None
 
 
-@dataclass(frozen=True)
-class Discovery:
-    files: list[LandedFile]
-    unrecognised: list[str]  # files that match no contract; left where they are
-
-
 def in_progress(relative: str) -> bool:
     """By convention a file still being written is hidden (.name) or has a temporary suffix; the writer
     renames it into place when complete."""
@@ -61,34 +55,6 @@ def landed_file(store: Store, entry: Entry, feed: str | None, cache: Path) -> La
         path=path, relative=entry.relative, feed=feed, business_date=business_date(entry.relative, entry.mtime),
         size=entry.size, sha256=sha256(path), has_rows=has_rows(path), mtime=entry.mtime,
     )
-
-
-def discover(store: Store, contracts: ContractSet, cache: Path) -> Discovery:
-    """Every waiting file of the landing store (and its feed sub-folders), sorted by business date."""
-    if isinstance(store, LocalStore) and not store.root.is_dir():
-        from shoplake.errors import ConfigError
-
-        raise ConfigError(f"landing folder {store.root} does not exist",
-                          hint="create it or set landing in shoplake.yml")
-    found: list[LandedFile] = []
-    unrecognised: list[str] = []
-    for entry in store.list():
-        if in_progress(entry.relative):
-            continue
-        recognised, feed = classify(entry.relative, contracts)
-        if not recognised:
-            unrecognised.append(store.describe(entry.relative))
-            continue
-        try:
-            found.append(landed_file(store, entry, feed, cache))
-        except FileNotFoundError:
-            continue  # taken away while we looked
-    found.sort(key=sort_key)
-    return Discovery(found, unrecognised)
-
-
-def sort_key(f: LandedFile) -> tuple[date, str, str]:
-    return (f.business_date, f.feed or "~", f.relative)
 
 
 def match_feed(relative: str, contracts: ContractSet) -> str | None:
