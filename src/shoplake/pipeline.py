@@ -398,7 +398,7 @@ class _Batch:
             self.outcome.files.append(f)
             self.by_relative[w.relative] = f
             try:
-                path = s.landing.local_copy(w.relative, s.cache)
+                path = s.landing.local_copy(w.relative, s.cache, reuse=True)
                 with report.timed("read"):
                     layout = bronze.sniff(path, contract)
                     staged = f"csv__{w.feed}__{len(loaded.get(w.feed, []))}"
@@ -489,7 +489,7 @@ class _Batch:
         for w in self.waiting:
             if w.feed is not None:
                 continue
-            path = self.s.landing.local_copy(w.relative, self.s.cache)
+            path = self.s.landing.local_copy(w.relative, self.s.cache, reuse=True)
             listed = read_trigger(path, w.path)
             missing = [name for name in listed if name not in names]
             if missing:

@@ -34,8 +34,9 @@ class Store(Protocol):
 
     def stat(self, relative: str) -> Entry | None: ...
 
-    def local_copy(self, relative: str, cache: Path) -> Path:
-        """A local path holding the file's bytes (the file itself when the store is a folder)."""
+    def local_copy(self, relative: str, cache: Path, *, reuse: bool = False) -> Path:
+        """A local path holding the file's bytes (the file itself when the store is a folder); `reuse`
+        takes a copy downloaded before (by the scan that hashed it) instead of downloading again."""
         ...
 
     def move(self, relative: str, target: Store, target_relative: str) -> None: ...
@@ -106,7 +107,7 @@ class LocalStore:
             return None
         return Entry(relative, stat.st_size, stat.st_mtime)
 
-    def local_copy(self, relative: str, cache: Path) -> Path:
+    def local_copy(self, relative: str, cache: Path, *, reuse: bool = False) -> Path:
         return self.root / relative
 
     def drop_copy(self, relative: str, cache: Path) -> None:
@@ -191,8 +192,10 @@ class S3Store:
     def drop_copy(self, relative: str, cache: Path) -> None:
         self._cached(relative, cache).unlink(missing_ok=True)
 
-    def local_copy(self, relative: str, cache: Path) -> Path:
+    def local_copy(self, relative: str, cache: Path, *, reuse: bool = False) -> Path:
         local = self._cached(relative, cache)
+        if reuse and local.exists():
+            return local
         local.parent.mkdir(parents=True, exist_ok=True)
         partial = local.with_name(local.name + ".part")
         self._call(f"downloading {self.describe(relative)}", "download_file", Key=self.prefix + relative,
