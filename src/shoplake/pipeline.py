@@ -27,7 +27,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import groupby
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
