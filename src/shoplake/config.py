@@ -15,6 +15,7 @@ from shoplake.landing.storage import child_of, parent_of
 
 CONFIG_FILE = "shoplake.yml"
 ENV_PREFIX = "SHOPLAKE_"
+MIN_LEASE_SECONDS = 5.0
 
 
 class Batching(BaseModel):
@@ -51,6 +52,14 @@ class Settings(BaseModel):
     settle_seconds: float = 2.0  # watch: a file is read once its size and mtime are unchanged this long
     scan_seconds: float = 30.0  # watch: full listing of the landing store, the safety net under events
     lease_seconds: float = 60.0  # a running batch's lease; renewed while its process lives
+
+    @field_validator("lease_seconds", mode="after")
+    @classmethod
+    def _lease_long_enough(cls, value: float) -> float:
+        # A shorter lease expires between heartbeats of a busy process (a long Delta commit, a GC pause).
+        if not value >= MIN_LEASE_SECONDS:
+            raise ValueError(f"must be at least {MIN_LEASE_SECONDS:g} seconds")
+        return value
 
     @field_validator("landing", "lake", "archive", mode="after")
     @classmethod

@@ -62,3 +62,20 @@ class LakeBusy(ShoplakeError):
     """Another live shoplake process holds the lake (one writer per lake keeps batches exactly once)."""
 
     retryable = True
+
+
+class LeaseLost(ShoplakeError):
+    """This process can no longer prove it holds the lake (it stalled past its lease and another took
+    over): it stops at once, writing and rolling back nothing, and leaves the lake to the new holder."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(
+            "this process lost the lake's lease" + (f" ({detail})" if detail else "")
+            + "; it stopped without writing or rolling back anything",
+            hint="another shoplake process holds the lake now and finishes or rolls back this batch; "
+            "`shoplake status` shows what it did")
+
+
+class LakeStateMismatch(ConfigError):
+    """The lake's tables and the state store disagree (a lost state database, a damaged Delta log):
+    nothing runs until a person decides which one is right."""

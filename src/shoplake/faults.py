@@ -1,7 +1,8 @@
 """Named crash points, for proving that a killed run is finished or rolled back by the next one.
 
 `SHOPLAKE_CRASH_AT=<point>[@<n>]` makes the process kill itself (SIGKILL: no cleanup, no finally) the
-n-th time (default first) it passes that point. `SHOPLAKE_PAUSE_AT=<point>:<seconds>` sleeps there
+n-th time (default first) it passes that point; `SHOPLAKE_STOP_AT=<point>[@<n>]` stops it there with
+SIGSTOP instead (a real stall: every thread freezes until SIGCONT). `SHOPLAKE_PAUSE_AT=<point>:<seconds>` sleeps there
 instead (to signal a process while its batch is in flight). Unset, `crash_point` is a dictionary lookup.
 """
 
@@ -12,7 +13,7 @@ import signal
 import time
 from collections import Counter
 
-POINTS = ("after_bronze", "during_silver", "after_silver", "after_gold", "during_archive")
+POINTS = ("after_bronze", "during_silver", "after_silver", "after_gold", "during_archive", "fenced")
 _passed: Counter[str] = Counter()
 
 
@@ -20,12 +21,11 @@ def crash_point(name: str) -> None:
     pause = os.environ.get("SHOPLAKE_PAUSE_AT")
     if pause and pause.partition(":")[0] == name:
         time.sleep(float(pause.partition(":")[2] or 1))
-    wanted = os.environ.get("SHOPLAKE_CRASH_AT")
-    if not wanted:
-        return
-    point, _, nth = wanted.partition("@")
-    if point != name:
+    crash, stop = os.environ.get("SHOPLAKE_CRASH_AT"), os.environ.get("SHOPLAKE_STOP_AT")
+    if not crash and not stop:
         return
     _passed[name] += 1
-    if _passed[name] == int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+    for wanted, sent in ((crash, signal.SIGKILL), (stop, signal.SIGSTOP)):
+        point, _, nth = (wanted or "").partition("@")
+        if point == name and _passed[name] == int(nth or 1):
+            os.kill(os.getpid(), sent)

@@ -35,7 +35,7 @@ from sqlglot import exp
 from shoplake.config import Settings
 from shoplake.contracts import ContractSet, load_contracts
 from shoplake.engines import Engine, WriteJob, open_engine
-from shoplake.errors import BatchFailed, ConfigError, FileRejected, ShoplakeError
+from shoplake.errors import BatchFailed, ConfigError, FileRejected, LakeStateMismatch, LeaseLost, ShoplakeError
 from shoplake.faults import crash_point
 from shoplake.landing import ledger as L
 from shoplake.landing.archive import FAILED, PROCESSED, archive_target, finish_move
@@ -116,8 +116,8 @@ def run(settings: Settings, progress: Progress | None = None, notifiers: Notifie
 
 
 def _dead(owner: str) -> bool:
-    """Whether the process named `owner` (host:pid) is known to be gone: only provable on this host."""
-    host, _, pid = owner.rpartition(":")
+    """Whether the process named `owner` (host:pid#session) is known to be gone: only provable on this host."""
+    host, _, pid = owner.partition("#")[0].rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
@@ -153,11 +153,13 @@ class Session:
         self._heartbeat: threading.Thread | None = None
         self._stop = threading.Event()
         self.lock_lost = threading.Event()
+        # The lease's holder: this process and this session (a pid can be reused, a session cannot).
+        self.holder = f"{OWNER}#{uuid.uuid4().hex[:12]}"
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def __enter__(self) -> Session:
         try:
-            self.ledger.acquire_lock(LOCK, OWNER, self.settings.lease_seconds, dead=_dead)
+            self.ledger.acquire_lock(LOCK, self.holder, self.settings.lease_seconds, dead=_dead)
         except BaseException:
             self.ledger.close()
             raise
@@ -165,6 +167,7 @@ class Session:
         self._heartbeat.start()
         try:
             self.recover()
+            self.verify_tables()
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -178,20 +181,35 @@ class Session:
         try:
             if self._engine is not None:
                 self._engine.close()
-            self.ledger.release_lock(LOCK, OWNER)
+            self.ledger.release_lock(LOCK, self.holder)
         finally:
             self.ledger.close()
 
     def _renew(self) -> None:
-        interval = max(self.settings.lease_seconds / 3, 0.05)
+        interval = self.settings.lease_seconds / 3
         while not self._stop.wait(interval):
             try:
-                self.ledger.acquire_lock(LOCK, OWNER, self.settings.lease_seconds, dead=_dead)
-            except ShoplakeError:
-                self.lock_lost.set()  # checked before anything is committed
-                return
+                renewed = self.ledger.renew_lock(LOCK, self.holder, self.settings.lease_seconds)
             except Exception:  # a blip of the state store: try again at the next beat
                 continue
+            if not renewed:  # released or taken by another: never taken back
+                self.lock_lost.set()
+                return
+
+    def prove_lease(self) -> None:
+        """Before a write: the lake must still be this session's, else stop with LeaseLost."""
+        if self.lock_lost.is_set() or not self.ledger.renew_lock(LOCK, self.holder, self.settings.lease_seconds):
+            self.lock_lost.set()
+            raise LeaseLost()
+
+    def _draw_fence(self) -> int:
+        """The fence of the next Delta commit; drawing it proves the lease."""
+        fence = None if self.lock_lost.is_set() else self.ledger.next_fence(
+            LOCK, self.holder, self.settings.lease_seconds)
+        if fence is None:
+            self.lock_lost.set()
+            raise LeaseLost()
+        return fence
 
     @property
     def engine(self) -> Engine:
@@ -199,6 +217,7 @@ class Session:
             s = self.settings
             self._engine = open_engine(s.engine, temp_dir=s.scratch / "_tmp", memory_limit=s.memory_limit,
                                        threads=s.threads, spark_master=s.spark_master, spark_conf=s.spark_conf)
+            self._engine.set_fence(self._draw_fence)
         return self._engine
 
     # -- recovery ----------------------------------------------------------------------------------
@@ -237,12 +256,54 @@ class Session:
             self.engine.restore(path, version, tag=f"rollback {batch_id}")
 
     def _roll_back(self, batch_id: str, error: str) -> None:
+        self.prove_lease()
         self._restore_tables(batch_id)
+        self._record_tables(self.ledger.table_versions(batch_id), batch_id)
         for row in self.ledger.batch_files(batch_id):
             if row["status"] in (L.QUEUED, L.ARCHIVING):
                 self.ledger.update_file(row["file_id"], status=L.WAITING, batch_id=None, outcome=None,
                                         archive_key=None, archived_path=None, error=None)
         self.ledger.set_batch(batch_id, status=L.ROLLED_BACK, error=error, finished_at=L.now())
+
+    # -- the tables and the state store agree ------------------------------------------------------
+    def _table_paths(self) -> list[str]:
+        feeds = [c.feed for c in self.contracts]
+        layered = [f"{self.lake}/{layer}/{feed}" for feed in feeds for layer in ("bronze", "silver", "quarantine")]
+        return [*layered, *(gold.gold_path(self.lake, m.name) for m in self.models)]
+
+    def _record_tables(self, paths: Any, batch_id: str | None) -> None:
+        self.ledger.record_table_states({p: self.engine.table_version(p) for p in paths}, batch_id)
+
+    def verify_tables(self) -> None:
+        """Refuse a lake whose tables the state store cannot account for, before anything is written.
+
+        A lost (deleted or emptied) state store would load every file again on top of the tables; a table
+        older than the ledger says (a deleted log entry, a restored backup) would lose its batches silently.
+        """
+        known = self.ledger.table_states()
+        current = {p: self.engine.table_version(p) for p in self._table_paths()}
+        present = sorted(p for p, v in current.items() if v is not None)
+        state = self.settings.state_db_url
+        if present and not self.ledger.has_batches():
+            raise LakeStateMismatch(
+                f"the lake {self.lake} holds {len(present)} table(s) (e.g. {present[0]}) written by batches the "
+                f"state store {state} does not know: was it deleted or emptied? Loading now would load files "
+                "a second time",
+                hint="restore the state database from a backup (or point state_url at the right one); to start "
+                "over, move the lake's tables away first")
+        behind = [(p, v, known[p]) for p, v in current.items() if p in known and (v is None or v < known[p])]
+        if behind:
+            path, version, expected = behind[0]
+            now_at = "is missing" if version is None else f"is at version {version}"
+            raise LakeStateMismatch(
+                f"table {path} {now_at} but the state store recorded version {expected} after its last batch "
+                f"({len(behind)} table(s) behind): its Delta log lost commits, and loading now would lose those "
+                "batches silently",
+                hint=f"restore the missing entries of {path}/_delta_log (up to version {expected}) from a backup; "
+                "shoplake writes nothing to this lake until its tables are where the state store left them")
+        adopted = {p: v for p, v in current.items() if v is not None and known.get(p) != v}
+        if adopted:  # tables written before versions were recorded, or maintained since (OPTIMIZE)
+            self.ledger.record_table_states(adopted, None)
 
     # -- finding files -----------------------------------------------------------------------------
     def scan(self, entries: list[Entry] | None = None, *, complete: bool = True) -> list[L.Waiting]:
@@ -293,6 +354,7 @@ class Session:
 
     def _archive_duplicate(self, relative: str, where: str, feed: str | None, business_date: date, size: int,
                            digest: str, earlier: str) -> None:
+        self.prove_lease()
         target = archive_target(self.archive, FAILED, business_date, relative, None)
         error = f"duplicate: same content (sha256 {digest[:12]}…) as {earlier}"
         self.ledger.record_file(path=where, relative=relative, archived_path=self.archive.describe(target),
@@ -319,6 +381,8 @@ class Session:
         available = silver.attach_silver(self.engine, self.contracts, self.lake)
         with self.report.timed("gold"):
             self.report.gold = gold.run_models(self.engine, self.models, self.lake, available, tag=tag)
+        if tag is None:  # gold built outside a batch: its versions are recorded here
+            self._record_tables([gold.gold_path(self.lake, m) for m in self.report.gold], None)
         return self.report.gold
 
     # -- a batch -----------------------------------------------------------------------------------
@@ -337,11 +401,14 @@ class Session:
         run = _Batch(self, outcome, waiting, replay=replay)
         try:
             run.load()
+        except LeaseLost:
+            raise  # another process holds the lake now: touch nothing, it rolls this batch back
         except ShoplakeError as error:
             run.fail(str(error))
         except BaseException:
             # Interrupted (a second Ctrl-C, a bug): nothing half-written stays; the files wait again.
-            self._roll_back(batch_id, "abandoned: interrupted while running; rolled back")
+            if not self.lock_lost.is_set():
+                self._roll_back(batch_id, "abandoned: interrupted while running; rolled back")
             raise
         outcome.seconds = time.perf_counter() - started
         self.report.batches.append(outcome)
@@ -349,6 +416,7 @@ class Session:
 
     def _archive(self, batch_id: str) -> int:
         """Move a committed batch's files to their recorded archive paths; returns how many moved."""
+        self.prove_lease()
         moved = 0
         outcomes = {}
         for row in self.ledger.batch_files(batch_id):
@@ -398,12 +466,16 @@ class _Batch:
             self.by_relative[w.relative] = f
             try:
                 path = s.landing.local_copy(w.relative, s.cache, reuse=True)
+                if self._changed_since_hashed(w):
+                    continue
                 with report.timed("read"):
                     layout = bronze.sniff(path, contract)
                     staged = f"csv__{w.feed}__{len(loaded.get(w.feed, []))}"
                     f.rows_read, rows = bronze.load_file(
                         engine, contract, path, layout, source_file=w.relative, batch_id=self.batch_id,
                         ingested_at=ingested_at, staged=staged)
+                if self._changed_since_hashed(w):
+                    continue
             except FileRejected as rejected:
                 f.status, f.error = L.FAILED, f"{w.path}: {rejected.reason}"
                 s.notifiers.send(Event(FILE_FAILED, f.error, batch_id=self.batch_id, file=w.path))
@@ -476,10 +548,27 @@ class _Batch:
         crash_point("after_gold")
         # 4. Reconcile, commit, archive.
         for f in self.outcome.files:
-            if f.status != L.FAILED and f.rows_read != f.rows_loaded + f.rows_quarantined + f.rows_duplicate:
+            if f.status not in (L.FAILED, L.WAITING) and f.rows_read != (
+                    f.rows_loaded + f.rows_quarantined + f.rows_duplicate):
                 raise ShoplakeError(f"reconciliation broke for {f.file}: read {f.rows_read} != loaded {f.rows_loaded}"
                                     f" + quarantined {f.rows_quarantined} + duplicates {f.rows_duplicate}")
         self.commit(L.SUCCEEDED)
+
+    def _changed_since_hashed(self, w: L.Waiting) -> bool:
+        """Whether a file is no longer the one its ledger hash was taken of (its sender is still writing it,
+        or sent it again). Then it leaves the batch and waits to settle: the next scan hashes the new bytes,
+        so the ledger's hash is always the hash of the bytes loaded."""
+        entry = self.s.landing.stat(w.relative)
+        if entry is None:
+            raise FileNotFoundError(w.relative)
+        if w.mtime is None or (entry.size, entry.mtime) == (w.size, w.mtime):
+            return False
+        self.waiting.remove(w)
+        f = self.by_relative.pop(w.relative)
+        f.rows_read = 0
+        f.status, f.error = L.WAITING, f"{w.path} changed while the batch read it; it waits to settle and loads later"
+        self.s.ledger.update_file(w.file_id, status=L.WAITING, batch_id=None, mtime=None)
+        return True
 
     def _triggers(self) -> dict[str, int | None]:
         """Files (by name) and row counts that the batch's trigger files promise; a missing one fails."""
@@ -550,9 +639,6 @@ class _Batch:
     def commit(self, status: str) -> None:
         """Counts and archive paths into the ledger, the batch committed; then the files move."""
         s = self.s
-        if s.lock_lost.is_set():
-            raise ShoplakeError("this process lost the lake's lease while the batch ran; nothing is committed",
-                                hint="the next run rolls the batch back and loads its files again")
         taken: set[str] = set()
         updates: dict[int, dict[str, Any]] = {}
         for w in self.waiting:
@@ -571,7 +657,12 @@ class _Batch:
             updates[w.file_id] = values
         totals = {k: sum(getattr(f, k) for f in self.outcome.files if f.status == L.LOADED)
                   for k in ("rows_read", "rows_loaded", "rows_quarantined")}
-        s.ledger.commit_batch(self.batch_id, updates, outcome=status, error=self.outcome.error, **totals)
+        tables = {p: s.engine.table_version(p) for p in s.ledger.table_versions(self.batch_id)}
+        if s.lock_lost.is_set() or not s.ledger.commit_batch(self.batch_id, updates, tables=tables,
+                                                               lock=(LOCK, s.holder), outcome=status,
+                                                               error=self.outcome.error, **totals):
+            s.lock_lost.set()
+            raise LeaseLost("it was about to commit the batch")
         s._archive(self.batch_id)
         s.ledger.set_batch(self.batch_id, status=status, finished_at=L.now())
         self.outcome.status = status

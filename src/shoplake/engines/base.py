@@ -33,6 +33,12 @@ CURRENT_FLAG = "_is_current"
 MERGE_KEY_PREFIX = "_mk_"
 # Commit metadata naming the batch that made a Delta commit (in the table's history on every engine).
 BATCH_TAG = "shoplake.batch_id"
+# The Delta application transaction every shoplake commit carries: its version is the lake lease's fence
+# drawn for that commit, so a table remembers the highest fence that wrote it and a stalled process's late
+# commit (a lower fence) is recognised and refused, never applied on top of a newer holder's work.
+APP_ID = "shoplake"
+
+Fence = Callable[[], int]  # draws the next fence value, raising LeaseLost once the lease is gone
 
 
 def quoted(name: str) -> str:
@@ -179,5 +185,9 @@ class Engine(Protocol):
         """Delete the rows matching a condition (DuckDB dialect) in one commit."""
         ...
 
+    def set_fence(self, fence: Fence) -> None:
+        """Every Delta commit from now on first draws a fence value and carries it as the `APP_ID`
+        application transaction; a table already holding a higher value refuses with LeaseLost."""
+        ...
 
     def close(self) -> None: ...

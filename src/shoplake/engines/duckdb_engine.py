@@ -10,21 +10,24 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from sqlglot import exp
 
 from shoplake.engines.base import (
+    APP_ID,
     BATCH_TAG,
     MERGE_KEY_PREFIX,
     Capabilities,
+    Fence,
     MergeSpec,
     WriteJob,
     WriteResult,
     merge_clauses,
     quoted,
 )
-from shoplake.errors import EngineError
+from shoplake.errors import EngineError, LeaseLost
+from shoplake.faults import crash_point
 
 CAPABILITIES = Capabilities(
     name="duckdb",
@@ -60,6 +63,8 @@ class DuckDBEngine:
         self._run("SET TimeZone = 'UTC'")
         self._registered = itertools.count()
         self._threads = threads
+        self._fence: Fence | None = None
+        self._drawn: dict[str, int] = {}  # table -> the fence of this process's latest commit to it
 
     # -- reading -----------------------------------------------------------------------------------
     def load_csv(self, path: str, table: str, columns: list[str]) -> int:
@@ -153,10 +158,8 @@ class DuckDBEngine:
               on_written: Callable[[WriteJob], None] | None = None) -> list[WriteResult]:
         # delta-rs encodes Parquet largely on one thread, so two writes at once use both cores (about
         # 30 % less wall time for a batch). Each job reads its table through its own cursor.
-        commit = CommitProperties(custom_metadata={BATCH_TAG: tag}) if tag else None
-
         def one(con: duckdb.DuckDBPyConnection, job: WriteJob) -> WriteResult:
-            result = self._write_one(con, job, commit)
+            result = self._write_one(con, job, tag)
             if on_written:
                 on_written(job)
             return result
@@ -176,72 +179,110 @@ class DuckDBEngine:
         table = _open(path)
         return None if table is None else int(table.version())
 
+    def set_fence(self, fence: Fence) -> None:
+        self._fence = fence
+
+    def _commit(self, table: DeltaTable | None, tag: str | None, path: str) -> CommitProperties | None:
+        """The properties of one commit to `table` (None: a new table): the batch tag, and the fence as
+        the application transaction. The commit must be made on this same snapshot of the table, so that
+        delta-rs refuses it if another holder committed in between."""
+        if self._fence is None:
+            return CommitProperties(custom_metadata={BATCH_TAG: tag}) if tag else None
+        fence = self._fence()
+        self._drawn[path] = fence
+        if table is not None:
+            _check_fence(table, fence)
+        crash_point("fenced")
+        return CommitProperties(custom_metadata={BATCH_TAG: tag} if tag else None,
+                                app_transactions=[Transaction(APP_ID, fence)])
+
+    def _refuse_if_fenced_out(self, path: str) -> None:
+        """A failed commit lost a race against a later holder of the lake: say so, not a write error."""
+        table = _open(path)
+        if table is not None and path in self._drawn:
+            _check_fence(table, self._drawn[path])
+
     def restore(self, path: str, version: int | None, *, tag: str | None = None) -> None:
         table = _open(path)
         if table is None or (version is not None and table.version() == version):
             return
-        commit = CommitProperties(custom_metadata={BATCH_TAG: tag}) if tag else None
+        commit = self._commit(table, tag, path)
         try:
             if version is None:
                 table.delete(commit_properties=commit)  # created by the batch: empty it again
             else:
                 table.restore(version, commit_properties=commit)
         except Exception as error:
+            self._refuse_if_fenced_out(path)
             raise EngineError(f"restoring {path} to version {version} failed: {error}") from error
 
     def delete_rows(self, path: str, where: exp.Expr, *, tag: str | None = None) -> None:
         table = _open(path)
         if table is None:
             return
-        commit = CommitProperties(custom_metadata={BATCH_TAG: tag}) if tag else None
-        table.delete(where.sql(dialect="duckdb"), commit_properties=commit)
+        commit = self._commit(table, tag, path)
+        try:
+            table.delete(where.sql(dialect="duckdb"), commit_properties=commit)
+        except Exception:
+            self._refuse_if_fenced_out(path)
+            raise
 
-    def _write_one(self, con: duckdb.DuckDBPyConnection, job: WriteJob,
-                   commit: CommitProperties | None = None) -> WriteResult:
+    def _write_one(self, con: duckdb.DuckDBPyConnection, job: WriteJob, tag: str | None) -> WriteResult:
         try:
             if job.mode == "merge":
                 assert job.merge is not None, "a merge job needs its MergeSpec"
-                return self._merge(con, job.table, job.path, job.merge, commit)
-            return self._write(con, job.table, job.path, job.mode, commit=commit)
-        except EngineError:
+                return self._merge(con, job.table, job.path, job.merge, tag)
+            return self._write(con, job.table, job.path, job.mode, tag=tag)
+        except (EngineError, LeaseLost):
             raise
         except Exception as error:  # delta-rs and Arrow errors, named with the table they hit
+            self._refuse_if_fenced_out(job.path)
             raise EngineError(f"writing {job.path} ({job.mode}) failed: {error}") from error
         finally:
             if con is not self._con:
                 con.close()
 
     def _write(self, con: duckdb.DuckDBPyConnection, table: str, path: str, mode: str,
-               rows: _Rows | None = None, commit: CommitProperties | None = None) -> WriteResult:
+               rows: _Rows | None = None, tag: str | None = None) -> WriteResult:
         rows = rows or _Rows(con, table)
         existing = _open(path)
         if rows.empty and existing is not None and mode == "append":
             rows.close()
             return WriteResult(rows=0)
         try:
-            write_deltalake(
-                path,
-                rows.reader(),
-                mode="append" if mode == "append" else "overwrite",
-                schema_mode="merge" if mode == "append" else "overwrite",
-                commit_properties=commit,
-            )
+            commit = self._commit(existing, tag, path)
+            if existing is None:
+                # A new table: "error" if one appeared meanwhile (another holder's), never append to it.
+                write_deltalake(path, rows.reader(), mode="error", commit_properties=commit)
+            else:
+                write_deltalake(
+                    existing,  # the snapshot the fence was checked on
+                    rows.reader(),
+                    mode="append" if mode == "append" else "overwrite",
+                    schema_mode="merge" if mode == "append" else "overwrite",
+                    commit_properties=commit,
+                )
         finally:
             rows.close()  # a failed write must not leave the connection with an open result
         return WriteResult(rows=rows.count)
 
     def _merge(self, con: duckdb.DuckDBPyConnection, table: str, path: str, spec: MergeSpec,
-               commit: CommitProperties | None = None) -> WriteResult:
+               tag: str | None = None) -> WriteResult:
         target = _open(path)
         if target is None:
             # The first load of a table: nothing to match, so the merge is a plain write.
-            return self._write(con, table, path, "overwrite", commit=commit)
+            return self._write(con, table, path, "overwrite", tag=tag)
         columns = [c for c in _columns(con, table) if not c.startswith(MERGE_KEY_PREFIX)]
         rows = _Rows(con, table, merge_keys=True)
         if rows.empty:
             rows.close()
             return WriteResult(rows=0)
         clauses = merge_clauses(spec, columns, "duckdb")  # delta-rs reads DuckDB-style identifiers
+        try:
+            commit = self._commit(target, tag, path)
+        except BaseException:
+            rows.close()
+            raise
         merger = target.merge(rows.reader(), clauses.on, "s", "t", merge_schema=True, commit_properties=commit)
         if clauses.update_set is None:
             merger = merger.when_matched_update_all(predicate=clauses.update_when)
@@ -327,6 +368,13 @@ def _open(path: str) -> DeltaTable | None:
         return DeltaTable(path)
     except TableNotFoundError:
         return None
+
+
+def _check_fence(table: DeltaTable, fence: int) -> None:
+    latest = table.transaction_version(APP_ID)
+    if latest is not None and latest > fence:
+        raise LeaseLost(f"{table.table_uri} was written by a later holder of the lake (its fence {latest} is "
+                        f"above this process's {fence})")
 
 
 def _ident(name: str) -> str:

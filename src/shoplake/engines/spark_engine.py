@@ -21,15 +21,18 @@ from pyspark.sql.types import StringType, StructField, StructType
 from sqlglot import exp
 
 from shoplake.engines.base import (
+    APP_ID,
     BATCH_TAG,
     MERGE_KEY_PREFIX,
     Capabilities,
+    Fence,
     MergeSpec,
     WriteJob,
     WriteResult,
     merge_clauses,
 )
-from shoplake.errors import EngineError
+from shoplake.errors import EngineError, LeaseLost
+from shoplake.faults import crash_point
 
 CAPABILITIES = Capabilities(
     name="spark",
@@ -94,6 +97,7 @@ class SparkEngine:
     def __init__(self, *, master: str | None = None, conf: Mapping[str, str] | None = None) -> None:
         self._spark = spark_session(master, tuple(sorted((conf or {}).items())))
         self._persisted: dict[str, DataFrame] = {}
+        self._fence: Fence | None = None
 
     # -- reading -----------------------------------------------------------------------------------
     def load_csv(self, path: str, table: str, columns: list[str]) -> int:
@@ -180,11 +184,11 @@ class SparkEngine:
               on_written: Callable[[WriteJob], None] | None = None) -> list[WriteResult]:
         # Spark parallelises each write itself; jobs run one after the other.
         results = []
-        with self._tagged(tag):
-            for job in jobs:
+        for job in jobs:
+            with self._tagged(tag, job.path) as fence:
                 try:
-                    results.append(self._write_one(job))
-                except EngineError:
+                    results.append(self._write_one(job, fence))
+                except (EngineError, LeaseLost):
                     raise
                 except Exception as error:
                     raise EngineError(f"writing {job.path} ({job.mode}) failed: {_short(error)}") from error
@@ -221,7 +225,7 @@ class SparkEngine:
         current = self.table_version(path)
         if current is None or current == version:
             return
-        with self._tagged(tag):
+        with self._tagged(tag, path):
             try:
                 table = DeltaTable.forPath(self._spark, path)
                 if version is None:
@@ -236,23 +240,54 @@ class SparkEngine:
 
         if not DeltaTable.isDeltaTable(self._spark, path):
             return
-        with self._tagged(tag):
+        with self._tagged(tag, path):
             DeltaTable.forPath(self._spark, path).delete(where.sql(dialect="spark"))
 
-    @contextmanager
-    def _tagged(self, tag: str | None) -> Iterator[None]:
-        """Commits made inside carry the batch id as their user metadata."""
-        key = "spark.databricks.delta.commitInfo.userMetadata"
-        if tag is None:
-            yield
-            return
-        self._spark.conf.set(key, json.dumps({BATCH_TAG: tag}))
-        try:
-            yield
-        finally:
-            self._spark.conf.unset(key)
+    def set_fence(self, fence: Fence) -> None:
+        self._fence = fence
 
-    def _write_one(self, job: WriteJob) -> WriteResult:
+    @contextmanager
+    def _tagged(self, tag: str | None, path: str) -> Iterator[int | None]:
+        """The one commit made inside, to `path`, carries the batch id as its user metadata and the
+        lease's fence as its application transaction (Delta's idempotent-write settings, which also
+        cover MERGE and DELETE): a table that a later holder wrote refuses it."""
+        settings = {}
+        if tag is not None:
+            settings["spark.databricks.delta.commitInfo.userMetadata"] = json.dumps({BATCH_TAG: tag})
+        fence = None
+        if self._fence is not None:
+            fence = self._fence()
+            latest = self._fence_of(path)
+            if latest is not None and latest > fence:
+                raise LeaseLost(f"{path} was written by a later holder of the lake (its fence {latest} is "
+                                f"above this process's {fence})")
+            crash_point("fenced")
+            settings["spark.databricks.delta.write.txnAppId"] = APP_ID
+            settings["spark.databricks.delta.write.txnVersion"] = str(fence)
+        for key, value in settings.items():
+            self._spark.conf.set(key, value)
+        try:
+            yield fence
+        finally:
+            for key in settings:
+                self._spark.conf.unset(key)
+
+    def _fence_of(self, path: str) -> int | None:
+        """The highest fence that wrote a table (None: none, or no table). A local table's log is read
+        by delta-rs without a Spark job; on object storage Delta itself skips a commit whose fence is
+        not above the table's."""
+        if "://" in path and not path.startswith("file:"):
+            return None
+        import deltalake
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            latest = deltalake.DeltaTable(path).transaction_version(APP_ID)
+        except TableNotFoundError:
+            return None
+        return None if latest is None else int(latest)
+
+    def _write_one(self, job: WriteJob, fence: int | None = None) -> WriteResult:
         from delta.tables import DeltaTable
 
         frame = self._spark.table(job.table)
@@ -265,6 +300,8 @@ class SparkEngine:
         if rows == 0 and exists and job.mode == "append":
             return WriteResult(rows=0)
         writer = data.write.format("delta")
+        if fence is not None:
+            writer = writer.option("txnAppId", APP_ID).option("txnVersion", str(fence))
         if job.mode == "append":
             writer = writer.mode("append").option("mergeSchema", "true")
         else:  # overwrite, or the first load of a merged table

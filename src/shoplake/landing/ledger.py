@@ -11,7 +11,7 @@ running -> committed (every table written) -> succeeded, or -> failed / rolled_b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -87,9 +87,22 @@ batch_tables = sa.Table(
 locks = sa.Table(
     "locks", metadata,
     sa.Column("name", sa.String(100), primary_key=True),
-    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("owner", sa.String(200), nullable=False),  # the holder; empty once released
     sa.Column("expires_at", sa.DateTime, nullable=False),
+    # A counter that only grows: every take and every Delta commit of the holder draws the next value,
+    # so a commit carries a number no earlier holder can reach (a fencing token).
+    sa.Column("fence", sa.BigInteger),
 )
+
+table_state = sa.Table(
+    "table_state", metadata,
+    sa.Column("path", sa.Text, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),  # the Delta version after the last batch that wrote it
+    sa.Column("batch_id", sa.String(40)),
+)
+
+# Columns added after a table was first created: added to an older state store when it is opened.
+_ADDED_COLUMNS = {"locks": [locks.c.fence]}
 
 WAITING = "waiting"
 QUEUED = "queued"
@@ -139,6 +152,12 @@ class Waiting:
     replaces: str | None
 
 
+def _clock_fence(previous: int) -> int:
+    """A fence value above `previous` and, when the clock allows, above every value drawn before a
+    state store was lost (microseconds since the epoch grow faster than a holder draws values)."""
+    return max(previous + 1, int(datetime.now(UTC).timestamp() * 1_000_000))
+
+
 def _busy(owner: str, expires_at: datetime) -> LakeBusy:
     return LakeBusy(f"the lake is in use by {owner} (lease until {expires_at:%Y-%m-%d %H:%M:%S} UTC)",
                     hint="one shoplake process writes a lake at a time; stop the other one or wait for its "
@@ -151,6 +170,17 @@ class Ledger:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(url)
         metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        inspector = sa.inspect(self.engine)
+        for table, columns in _ADDED_COLUMNS.items():
+            present = {c["name"] for c in inspector.get_columns(table)}
+            for column in columns:
+                if column.name not in present:
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    with self._tx() as conn:
+                        conn.execute(sa.text(f'ALTER TABLE {table} ADD COLUMN "{column.name}" {kind}'))
 
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:
@@ -176,13 +206,20 @@ class Ledger:
         with self._tx() as conn:
             conn.execute(files.update().where(files.c.file_id == file_id).values(**values))
 
-    def commit_batch(self, batch_id: str, file_values: dict[int, dict[str, Any]], **batch_values: Any) -> None:
-        """Every file's counts and archive path, and the batch `committed`, in one transaction."""
+    def commit_batch(self, batch_id: str, file_values: dict[int, dict[str, Any]], *,
+                     tables: dict[str, int | None], lock: tuple[str, str], **batch_values: Any) -> bool:
+        """Every file's counts and archive path, the tables' versions and the batch `committed`, in one
+        transaction that also proves the lock (name, owner) is still held; False (nothing written) if not."""
         with self._tx() as conn:
+            holder = conn.execute(sa.select(locks.c.owner).where(locks.c.name == lock[0])).scalar()
+            if holder != lock[1]:
+                return False
+            self.record_table_states(tables, batch_id, conn)
             for file_id, values in file_values.items():
                 conn.execute(files.update().where(files.c.file_id == file_id).values(**values))
             conn.execute(batches.update().where(batches.c.batch_id == batch_id).values(status=COMMITTED,
                                                                                        **batch_values))
+        return True
 
     def files_archived(self, outcomes: dict[int, str]) -> None:
         """Moved files get their final status (`loaded` or `failed`)."""
@@ -318,29 +355,79 @@ class Ledger:
                 batch_tables.c.batch_id == batch_id)).all()
         return {str(p): (None if v is None else int(v)) for p, v in rows}
 
+    def has_batches(self) -> bool:
+        with self._tx() as conn:
+            return conn.execute(sa.select(batches.c.batch_id).limit(1)).first() is not None
+
+    # -- the versions tables are at --------------------------------------------------------------------
+    def table_states(self) -> dict[str, int]:
+        """Each table's Delta version after the last batch (or rollback) that wrote it."""
+        with self._tx() as conn:
+            return {str(p): int(v) for p, v in conn.execute(sa.select(table_state.c.path, table_state.c.version))}
+
+    def record_table_states(self, versions: Mapping[str, int | None], batch_id: str | None,
+                            conn: sa.Connection | None = None) -> None:
+        if conn is None:
+            with self._tx() as own:
+                self.record_table_states(versions, batch_id, own)
+            return
+        for path, version in versions.items():
+            conn.execute(table_state.delete().where(table_state.c.path == path))
+            if version is not None:
+                conn.execute(table_state.insert().values(path=path, version=version, batch_id=batch_id))
+
     # -- the lake's lock -------------------------------------------------------------------------------
-    def acquire_lock(self, name: str, owner: str, seconds: float, *, dead: Callable[[str], bool]) -> None:
-        """Take (or renew) the lock; LakeBusy while another live process holds it."""
+    def acquire_lock(self, name: str, owner: str, seconds: float, *, dead: Callable[[str], bool]) -> int:
+        """Take the lock (or renew one this owner holds); LakeBusy while another live process holds it.
+
+        Returns the lock's fence after the take: higher than any value an earlier holder drew.
+        """
         expires = now() + timedelta(seconds=seconds)
         with self._tx() as conn:
             row = conn.execute(sa.select(locks).where(locks.c.name == name)).first()
             if row is None:
+                fence = _clock_fence(0)
                 try:
-                    conn.execute(locks.insert().values(name=name, owner=owner, expires_at=expires))
-                    return
+                    conn.execute(locks.insert().values(name=name, owner=owner, expires_at=expires, fence=fence))
+                    return fence
                 except sa.exc.IntegrityError:
                     raise _busy("another process", expires) from None
-            if row.owner != owner and row.expires_at > now() and not dead(row.owner):
+            if row.owner and row.owner != owner and row.expires_at > now() and not dead(row.owner):
                 raise _busy(row.owner, row.expires_at)
+            fence = _clock_fence(row.fence or 0)
             taken = conn.execute(locks.update().where(
                 locks.c.name == name, locks.c.owner == row.owner, locks.c.expires_at == row.expires_at
-            ).values(owner=owner, expires_at=expires))
+            ).values(owner=owner, expires_at=expires, fence=fence))
             if taken.rowcount != 1:
                 raise _busy("another process", expires)
+            return fence
+
+    def renew_lock(self, name: str, owner: str, seconds: float) -> bool:
+        """Extend the lease of a lock this owner still holds; False when it is no longer theirs.
+
+        Never takes a lock back: one released, or taken by another process since, stays theirs. A lease
+        that ran out is renewed only while nobody took it, so no other holder wrote in between.
+        """
+        with self._tx() as conn:
+            renewed = conn.execute(locks.update().where(locks.c.name == name, locks.c.owner == owner).values(
+                expires_at=now() + timedelta(seconds=seconds)))
+            return renewed.rowcount == 1
+
+    def next_fence(self, name: str, owner: str, seconds: float) -> int | None:
+        """Prove the lock is still this owner's and draw the next fence value (renewing the lease);
+        None when the lock is no longer theirs."""
+        with self._tx() as conn:
+            drawn = conn.execute(locks.update().where(locks.c.name == name, locks.c.owner == owner).values(
+                fence=locks.c.fence + 1, expires_at=now() + timedelta(seconds=seconds)))
+            if drawn.rowcount != 1:
+                return None
+            return int(conn.execute(sa.select(locks.c.fence).where(locks.c.name == name)).scalar_one())
 
     def release_lock(self, name: str, owner: str) -> None:
+        """Give the lock up; the row stays (empty owner) so that its fence keeps growing."""
         with self._tx() as conn:
-            conn.execute(locks.delete().where(locks.c.name == name, locks.c.owner == owner))
+            conn.execute(locks.update().where(locks.c.name == name, locks.c.owner == owner).values(
+                owner="", expires_at=now()))
 
     def close(self) -> None:
         self.engine.dispose()
