@@ -1,16 +1,21 @@
 """The command line: parse options, call the library, show the outcome; exit codes mean something.
 
 0 everything loaded, 1 a batch or file failed, 2 a usage or configuration error.
+
+The console never reads markup: file names, headers, values and messages come from outside and are shown
+as they are (a header `[/]` is text, not a closing tag), so styling is applied with `Text` objects only.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import shutil
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,37 +24,77 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
+from sqlalchemy.engine import make_url
 
 from shoplake import api
 from shoplake.config import Settings
-from shoplake.errors import ShoplakeError
+from shoplake.errors import ConfigError, ShoplakeError
 from shoplake.pipeline import BatchOutcome, RunReport
 from shoplake.tables import query_table, top_reasons
 
 app = typer.Typer(help="shoplake: an online shop's file drops in, validated Delta tables and KPIs out.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-console = Console(width=None if Console().is_terminal else 160)
-F = TypeVar("F", bound=Callable[..., Any])
+# markup and emoji off: text from files and messages is printed as it is (see the module's docstring)
+console = Console(width=None if Console().is_terminal else 160, markup=False, emoji=False)
+Command = TypeVar("Command", bound=Callable[..., Any])
 _state = {"debug": False}
 
 
-def handle_errors(command: F) -> F:
-    """One error handler: a plain message and a meaningful exit code; --debug re-raises."""
+def say(message: str | Text) -> None:
+    """One message: a line the console never wraps or cuts (a terminal wraps it where it must)."""
+    console.print(message, soft_wrap=True)
+
+
+def handle_errors(command: Command) -> Command:
+    """One error handler: a plain message and a meaningful exit code; --debug re-raises.
+
+    An error shoplake did not expect is shown the same way (one line, exit 1) rather than as a traceback."""
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except ShoplakeError as error:
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as error:
             if _state["debug"]:
                 raise
-            console.print(f"[bold red]error:[/] {error}")
-            raise typer.Exit(error.exit_code) from None
+            known = error if isinstance(error, ShoplakeError) else _unexpected(error)
+            say(Text.assemble(("error:", "bold red"), " ", str(known)))
+            raise typer.Exit(known.exit_code) from None
     return wrapper  # type: ignore[return-value]
+
+
+def _unexpected(error: Exception) -> ShoplakeError:
+    """An error without a shoplake message, put in one line that says what to do."""
+    if isinstance(error, OSError) and error.filename:
+        what = f"{error.filename}: {error.strerror or type(error).__name__}"
+    else:
+        lines = str(error).strip().splitlines()
+        what = f"{type(error).__name__}: {lines[0] if lines else 'no message'}"
+    return ShoplakeError(f"unexpected error, {what}"[:400],
+                         hint="rerun with --debug for the traceback; if the cause is not on your side, report it")
+
+
+class _ConsoleLog(logging.Handler):
+    """Warnings of the landing store (entries it refuses to read) as lines on the console."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            say(Text.assemble((f"{record.levelname.lower()}:", "yellow"), " ", record.getMessage()))
+        except Exception:
+            self.handleError(record)
+
+
+_landing_log = _ConsoleLog(logging.WARNING)
 
 
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of short messages.")) -> None:
     _state["debug"] = debug
+    landing_logger = logging.getLogger("shoplake.landing")
+    if _landing_log not in landing_logger.handlers:
+        landing_logger.addHandler(_landing_log)
 
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Settings file (default: ./shoplake.yml if present).")
@@ -59,14 +104,46 @@ ArchiveOpt = typer.Option(None, help="Where processed/ and failed/ files go (def
 EngineOpt = typer.Option(None, help="Compute engine: duckdb (default) or spark.")
 
 
-def _settings(config: Path | None, **overrides: Any) -> Settings:
-    return api.settings(config, **overrides)
+def _settings(config: Path | None, *, existing_lake: bool = False, **overrides: Any) -> Settings:
+    """The settings, with the places they name checked first; `existing_lake`: the command reads a lake
+    and must not create one."""
+    settings = api.settings(config, **overrides)
+    _check_places(settings, existing_lake=existing_lake)
+    return settings
+
+
+def _check_places(settings: Settings, *, existing_lake: bool) -> None:
+    """Folders that are files, a lake that is not there, a state store that is not a database: each is
+    one usage error naming it, before anything is created or read."""
+    for what, place in (("landing", settings.landing), ("archive", settings.archive_dir), ("lake", settings.lake),
+                        ("work_dir", settings.work_dir)):
+        if isinstance(place, Path) and place.exists() and not place.is_dir():
+            raise ConfigError(f"{what} {place.resolve()} is a file, not a folder",
+                              hint=f"point {what} at a folder (in shoplake.yml, SHOPLAKE_{what.upper()} or an option)")
+    url = make_url(settings.state_db_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return  # a database server: it answers for itself
+    state = Path(url.database)
+    if not state.exists():
+        if existing_lake:
+            raise ConfigError(f"there is no lake at {settings.lake} (it has no state store {state})",
+                              hint="check --lake or lake in shoplake.yml; `shoplake run` creates a lake")
+        return
+    try:
+        if state.is_dir():
+            raise sqlite3.DatabaseError("a folder, not a file")
+        with closing(sqlite3.connect(f"{state.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as error:
+        raise ConfigError(f"the lake's state store {state} is damaged ({error})",
+                          hint="restore it from a backup; moving it aside starts an empty ledger, in which files "
+                          "loaded before are no longer known") from None
 
 
 @contextmanager
 def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    with Progress(TextColumn("{task.description:<48}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(TextColumn("{task.description:<48}", markup=False), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("starting", total=None)
 
         def update(step: str, done: int, total: int) -> None:
@@ -111,7 +188,7 @@ def watch(
     def stop(signum: int, frame: Any) -> None:
         signals["count"] += 1
         if signals["count"] == 1:
-            console.print("stopping: the batch in flight finishes first (signal again to abandon it)")
+            say("stopping: the batch in flight finishes first (signal again to abandon it)")
             watcher.stop.set()
         else:
             raise KeyboardInterrupt
@@ -119,26 +196,28 @@ def watch(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop)
     b = settings.batching
-    console.print(f"watching {settings.landing} (batch on a trigger file, {b.max_files} files with "
+    say(f"watching {settings.landing} (batch on a trigger file, {b.max_files} files with "
                   f"{', '.join(b.required)}, or {b.max_wait_minutes:g} min after they are all in; "
                   f"files settle {settings.settle_seconds:g} s)")
     try:
         batches = watcher.run()
     except KeyboardInterrupt:
-        console.print("[yellow]abandoned:[/] the batch in flight was rolled back; its files wait for the next start")
+        say(Text.assemble(("abandoned:", "yellow"),
+                                    " the batch in flight was rolled back; its files wait for the next start"))
         raise typer.Exit(130) from None
-    console.print(f"stopped after {len(batches)} batch(es)")
+    say(f"stopped after {len(batches)} batch(es)")
 
 
 def print_batch(outcome: BatchOutcome) -> None:
     loaded = sum(f.rows_loaded for f in outcome.files)
     quarantined = sum(f.rows_quarantined for f in outcome.files)
     failed = [f for f in outcome.files if f.status == "failed"]
-    console.print(f"{outcome.business_date} batch {outcome.batch_id} ({outcome.reason}): {_colour(outcome.status)}, "
-                  f"{len(outcome.files)} file(s), {loaded:,} rows loaded, {quarantined:,} quarantined, "
-                  f"{len(failed)} file(s) failed, {outcome.seconds:.1f} s")
+    say(Text.assemble(
+        f"{outcome.business_date} batch {outcome.batch_id} ({outcome.reason}): ", _colour(outcome.status),
+        f", {len(outcome.files)} file(s), {loaded:,} rows loaded, {quarantined:,} quarantined, "
+        f"{len(failed)} file(s) failed, {outcome.seconds:.1f} s"))
     if outcome.error:
-        console.print(f"  [red]{outcome.error}[/]")
+        say(Text(f"  {outcome.error}", style="red"))
 
 
 @app.command()
@@ -179,10 +258,10 @@ def quarantine_replay(
     for batch in report.batches:
         moved = sum(f.rows_loaded for f in batch.files)
         stay = sum(f.rows_quarantined for f in batch.files)
-        console.print(f"{feed}: {moved:,} row(s) moved to silver, {stay:,} stay in quarantine "
-                      f"(batch {batch.batch_id}, {_colour(batch.status)})")
+        say(Text.assemble(f"{feed}: {moved:,} row(s) moved to silver, {stay:,} stay in quarantine "
+                                    f"(batch {batch.batch_id}, ", _colour(batch.status), ")"))
         if batch.error:
-            console.print(f"[red]{batch.error}[/]")
+            say(Text(batch.error, style="red"))
     if report.failed:
         raise typer.Exit(1)
 
@@ -191,7 +270,7 @@ def quarantine_replay(
 @handle_errors
 def status(config: Path = ConfigOpt, lake: str = LakeOpt, limit: int = 30) -> None:
     """Show the file ledger and recent batches."""
-    settings = _settings(config, lake=lake)
+    settings = _settings(config, lake=lake, existing_lake=True)
     state = api.status(settings, limit=limit)
     batches = Table(title="batches (newest first)")
     for name in ("batch", "date", "engine", "status", "files", "read", "loaded", "quarantined", "error"):
@@ -227,7 +306,7 @@ def generate(
     with progress_bar() as update:
         report = make(out, days=days, scale=scale, defect_rate=defect_rate, seed=seed,
                       start=date.fromisoformat(start), progress=update)
-    console.print(f"wrote {len(report.files)} files to {out}")
+    say(f"wrote {len(report.files)} files to {out}")
 
 
 @app.command()
@@ -243,24 +322,25 @@ def demo(
     if folder.exists():
         shutil.rmtree(folder)
     landing = folder / "landing"
-    console.print(f"[bold]1/2[/] generating {days} days at scale {scale} with 2% defects into {landing}")
+    say(Text.assemble(("1/2", "bold"), f" generating {days} days at scale {scale} with 2% defects into "
+                                f"{landing}"))
     with progress_bar() as update:
         make(landing, days=days, scale=scale, defect_rate=0.02, seed=7, progress=update)
     settings = Settings(landing=landing, lake=folder / "lake", archive=folder / "archive")
-    console.print("[bold]2/2[/] running the pipeline")
+    say(Text.assemble(("2/2", "bold"), " running the pipeline"))
     with progress_bar() as update:
         report = api.run(settings, progress=update)
     print_feeds(report)
     print_quarantine(settings, report)
     print_kpis(settings)
-    console.print(f"\ntables: {settings.tables_root}/{{bronze,silver,quarantine,gold}}/<name> (Delta Lake)")
-    console.print(f"archive: {settings.archive_dir}   ledger: {settings.state_db_url}")
-    console.print(f"next: [bold]{_self_command()} status --lake {settings.lake}[/]")
+    say(f"\ntables: {settings.tables_root}/{{bronze,silver,quarantine,gold}}/<name> (Delta Lake)")
+    say(f"archive: {settings.archive_dir}   ledger: {settings.state_db_url}")
+    say(Text.assemble("next: ", (f"{_self_command()} status --lake {settings.lake}", "bold")))
 
 
 def print_run(report: RunReport) -> None:
     for line in report.recovered:
-        console.print(f"[yellow]recovered:[/] {line}")
+        say(Text.assemble(("recovered:", "yellow"), " ", line))
     table = Table(title="files loaded")
     for name in ("date", "file", "feed", "status", "read", "loaded", "quarantined", "duplicates", "note"):
         table.add_column(name, justify="right" if name in ("read", "loaded", "quarantined", "duplicates") else "left")
@@ -273,11 +353,11 @@ def print_run(report: RunReport) -> None:
     console.print(table)
     for batch in report.batches:
         if batch.status != "succeeded":
-            console.print(f"[red]batch {batch.batch_id} failed:[/] {batch.error}")
+            say(Text.assemble((f"batch {batch.batch_id} failed:", "red"), " ", batch.error or ""))
     for path in report.unrecognised:
-        console.print(f"[yellow]left in landing (matches no contract):[/] {path}")
+        say(Text.assemble(("left in landing (matches no contract):", "yellow"), " ", path))
     if report.gold:
-        console.print("gold: " + ", ".join(f"{name} ({rows} rows)" for name, rows in report.gold.items()))
+        say("gold: " + ", ".join(f"{name} ({rows} rows)" for name, rows in report.gold.items()))
 
 
 def print_feeds(report: RunReport) -> None:
@@ -295,9 +375,9 @@ def print_feeds(report: RunReport) -> None:
     console.print(table)
     failed = [f for b in report.batches for f in b.files if f.status != "loaded"]
     for f in failed:
-        console.print(f"[red]{f.file} {f.status}:[/] {f.error}")
+        say(Text.assemble((f"{f.file} {f.status}:", "red"), " ", f.error or ""))
     if report.gold:
-        console.print("gold: " + ", ".join(f"{name} ({rows:,} rows)" for name, rows in report.gold.items()))
+        say("gold: " + ", ".join(f"{name} ({rows:,} rows)" for name, rows in report.gold.items()))
 
 
 def print_quarantine(settings: Settings, report: RunReport) -> None:
@@ -334,9 +414,9 @@ def _self_command() -> str:
         return str(used)
 
 
-def _colour(status: str) -> str:
-    return {"loaded": "[green]loaded[/]", "succeeded": "[green]succeeded[/]", "failed": "[red]failed[/]",
-            "duplicate": "[yellow]duplicate[/]"}.get(status, status)
+def _colour(status: str) -> Text:
+    return Text(status, style={"loaded": "green", "succeeded": "green", "failed": "red",
+                               "duplicate": "yellow"}.get(status, ""))
 
 
 if __name__ == "__main__":
