@@ -81,6 +81,7 @@ class RunReport:
     batches: list[BatchOutcome] = field(default_factory=list)
     skipped_duplicates: list[FileOutcome] = field(default_factory=list)
     unrecognised: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # entries of landing not read (links, pipes, ...)
     recovered: list[str] = field(default_factory=list)  # what was finished or rolled back first
     gold: dict[str, int] = field(default_factory=dict)
     lake: str = ""
@@ -312,6 +313,7 @@ class Session:
         `complete`: the entries are the whole listing, so waiting files no longer there are forgotten.
         """
         listing = self.landing.list() if entries is None else entries
+        self.report.refused = [r.message for r in self.landing.refused]
         known = {w.relative: w for w in self.ledger.waiting()}
         seen = set()
         fresh: list[dict[str, Any]] = []

@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from shoplake.errors import LakeBusy
+from shoplake.errors import ConfigError, LakeBusy
 
 metadata = sa.MetaData()
 
@@ -169,8 +169,14 @@ class Ledger:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(url)
-        metadata.create_all(self.engine)
-        self._add_missing_columns()
+        try:
+            metadata.create_all(self.engine)
+            self._add_missing_columns()
+        except sa.exc.DatabaseError as error:
+            self.engine.dispose()
+            raise ConfigError(f"the state store {sa.engine.make_url(url).render_as_string(hide_password=True)} "
+                              f"cannot be opened: {str(error.orig).splitlines()[0]}",
+                              hint="restore it from a backup, or point state_url at a working database") from None
 
     def _add_missing_columns(self) -> None:
         inspector = sa.inspect(self.engine)
