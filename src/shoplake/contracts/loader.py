@@ -11,9 +11,18 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from sqlglot import exp
 
-from shoplake.contracts.expressions import ExpressionProblem, column_names, parse_boolean, parse_expression
-from shoplake.contracts.model import Column, Contract, LoadMode
+from shoplake.contracts.expressions import (
+    DIALECT,
+    ExpressionProblem,
+    column_names,
+    parse_boolean,
+    parse_expression,
+    shown_text,
+)
+from shoplake.contracts.model import SQL_TYPES, Column, Contract, LoadMode
+from shoplake.engines.typecheck import BindProblem, TypedRow
 from shoplake.errors import ContractError
 
 
@@ -124,18 +133,22 @@ def _check_columns(contract: Contract) -> None:
         raise ContractError(source, "load.tracked only applies to mode scd2")
     for column in contract.columns:
         _check_column(contract, column)
-    derived_names = set()
+    derived: list[tuple[str, str, exp.Expr]] = []
     for name, text in contract.derived.items():
         if name in known:
             raise ContractError(source, f"derived column {name!r} clashes with a column of the file")
-        _check_expression(contract, f"derived.{name}", text, known, boolean=False)
-        derived_names.add(name)
+        derived.append((f"derived.{name}", text, _check_expression(contract, f"derived.{name}", text, known,
+                                                                    boolean=False)))
     rule_names = set()
+    rules: list[tuple[str, str, exp.Expr]] = []
     for rule in contract.rules:
         if rule.name in rule_names:
             raise ContractError(source, f"rule {rule.name!r} is declared twice")
         rule_names.add(rule.name)
-        _check_expression(contract, f"rule {rule.name}", rule.expr, known | derived_names, boolean=True)
+        where = f"rule {rule.name}"
+        rules.append((where, rule.expr, _check_expression(contract, where, rule.expr, known | set(contract.derived),
+                                                          boolean=True)))
+    _check_types(contract, derived, rules)
 
 
 def _check_column(contract: Contract, column: Column) -> None:
@@ -148,7 +161,7 @@ def _check_column(contract: Contract, column: Column) -> None:
         raise ContractError(contract.source, f"column {column.name!r}: format applies to string columns")
 
 
-def _check_expression(contract: Contract, where: str, text: str, known: set[str], *, boolean: bool) -> None:
+def _check_expression(contract: Contract, where: str, text: str, known: set[str], *, boolean: bool) -> exp.Expr:
     try:
         node = parse_boolean(text) if boolean else parse_expression(text)
     except ExpressionProblem as problem:
@@ -160,6 +173,53 @@ def _check_expression(contract: Contract, where: str, text: str, known: set[str]
             f"{where}: {text!r} names unknown column(s) {', '.join(unknown)}",
             hint=f"columns of feed {contract.feed}: {', '.join(sorted(known))}",
         )
+    return node
+
+
+def _check_types(contract: Contract, derived: list[tuple[str, str, exp.Expr]],
+                 rules: list[tuple[str, str, exp.Expr]]) -> None:
+    """Bind every derived column, then every rule, to the feed's typed row (the types silver casts to,
+    plus the derived columns' own), so a type error is a contract error before any batch runs."""
+    types = {column.name: SQL_TYPES[column.type] for column in contract.columns}
+    with TypedRow(types) as row:
+        for (where, text, node), name in zip(derived, contract.derived, strict=True):
+            _check_casts(contract, row, where, text, node)
+            types[name] = _bind(contract, row, where, text, node, types, add_as=name)
+        for where, text, node in rules:
+            _check_casts(contract, row, where, text, node)
+            value_type = _bind(contract, row, where, text, node, types)
+            if value_type != "BOOLEAN":
+                raise ContractError(contract.source, f"{where}: {shown_text(text)} gives {value_type}, not a "
+                                    "boolean; fix the rule to a comparison or a test")
+
+
+def _bind(contract: Contract, row: TypedRow, where: str, text: str, node: exp.Expr, types: dict[str, str], *,
+          add_as: str | None = None) -> str:
+    """The expression's type over the typed row (adding it to the row as `add_as`, for a derived column)."""
+    try:
+        return row.add(add_as, node) if add_as else row.type_of(node)
+    except BindProblem as problem:
+        named = ", ".join(f"{name} is {types[name]}" for name in sorted(column_names(node)) if name in types)
+        what = "derived column" if add_as else "rule"
+        raise ContractError(contract.source, f"{where}: {shown_text(text)} does not type-check against the feed's "
+                            f"typed columns ({named or 'it names none'}): {problem}; fix the {what}") from None
+
+
+def _check_casts(contract: Contract, row: TypedRow, where: str, text: str, node: exp.Expr) -> None:
+    """A cast of text fails on the first value that does not convert and stops the whole batch."""
+    for cast in node.find_all(exp.Cast):
+        to_text = cast.to.is_type(*exp.DataType.TEXT_TYPES)
+        if type(cast) is not exp.Cast or cast.this.find(exp.Column) is None or to_text:
+            continue  # try_cast, a constant (it fails right here if it fails) or a cast to text
+        try:
+            operand = row.type_of(cast.this)
+        except BindProblem:
+            continue  # the whole expression's check names the problem
+        if operand == "VARCHAR":
+            target = cast.to.sql(dialect=DIALECT)
+            raise ContractError(contract.source, f"{where}: {shown_text(text)} casts text to {target}, and one "
+                                f"value that does not convert would stop the batch; use try_cast(... AS {target}), "
+                                "which gives NULL for such a value")
 
 
 def _check_references(contracts: dict[str, Contract]) -> None:

@@ -18,6 +18,18 @@ class ColumnType(StrEnum):
     TIMESTAMP = "timestamp"
 
 
+# The SQL type silver casts each column to (DuckDB's dialect); rules and derived columns see these types.
+SQL_TYPES = {
+    ColumnType.STRING: "VARCHAR",
+    ColumnType.INTEGER: "BIGINT",
+    ColumnType.DECIMAL: "DECIMAL(18, 2)",
+    ColumnType.DOUBLE: "DOUBLE",
+    ColumnType.BOOLEAN: "BOOLEAN",
+    ColumnType.DATE: "DATE",
+    ColumnType.TIMESTAMP: "TIMESTAMP",
+}
+
+
 class Severity(StrEnum):
     QUARANTINE = "quarantine"  # the row goes to quarantine, the batch goes on
     WARN = "warn"  # the row loads, the failure is counted in the quality results

@@ -12,18 +12,10 @@ from sqlglot import exp
 
 from shoplake.contracts import Column, ColumnType, Contract, LoadMode, Severity
 from shoplake.contracts.expressions import parse_boolean, parse_expression
+from shoplake.contracts.model import SQL_TYPES
 from shoplake.layers.bronze import META_COLUMNS, bronze_table
 from shoplake.layers.sql import alias, and_all, cast, col, concat, failures_list, func, lit, select, table
 
-SQL_TYPES = {
-    ColumnType.STRING: "VARCHAR",
-    ColumnType.INTEGER: "BIGINT",
-    ColumnType.DECIMAL: "DECIMAL(18, 2)",
-    ColumnType.DOUBLE: "DOUBLE",
-    ColumnType.BOOLEAN: "BOOLEAN",
-    ColumnType.DATE: "DATE",
-    ColumnType.TIMESTAMP: "TIMESTAMP",
-}
 FORMATS = {
     "email": r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$",
     "phone": r"^\+?[0-9][0-9 ().-]{5,19}[0-9]$",

@@ -1,8 +1,9 @@
 """Gold: SQL model files run in dependency order, each published as a Delta table.
 
 A model is one SELECT in DuckDB's dialect with a small header of `-- key: value` lines (name, kind,
-grain, key, description). It reads silver tables as `silver.<feed>` and other models as
-`gold.<name>`; the order comes from parsing every model with sqlglot, not from file names.
+grain, key, description). It reads silver tables as `silver.<feed>`, other models as `gold.<name>`
+and its own CTEs, nothing else (no file, table function or setting: checked scope by scope when it
+loads); the order comes from parsing every model with sqlglot, not from file names.
 """
 
 from __future__ import annotations
@@ -13,16 +14,31 @@ from graphlib import CycleError, TopologicalSorter
 from importlib import resources
 from pathlib import Path
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from shoplake.contracts.expressions import DIALECT
+from shoplake.contracts.expressions import (
+    DIALECT,
+    STATEMENTS,
+    ExpressionProblem,
+    function_label,
+    parse_sql,
+    reads_outside,
+)
 from shoplake.engines import Engine, WriteJob
 from shoplake.errors import ModelError
 
 GOLD = "gold"
+SILVER = "silver"
 _HEADER = re.compile(r"^--\s*(\w+)\s*:\s*(.*?)\s*$")
+_NAME = r"[a-z][a-z0-9_]*"
+# What a model may read: the schemas the runner attaches (silver by attach_silver, gold as each model
+# is built) and series computed from their arguments. Bronze and quarantine tables are not attached.
+_SCHEMAS = {SILVER, GOLD}
+_NOT_ATTACHED = {"bronze", "quarantine"}
+_SERIES = (exp.GenerateSeries,)
 
 
 @dataclass(frozen=True)
@@ -71,29 +87,16 @@ def parse_model(text: str, source: str) -> Model:
             break
         header[match.group(1).lower()] = match.group(2)
     name = header.get("name") or Path(source).stem
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+    if not re.fullmatch(_NAME, name):
         raise ModelError(f"model {source}: name {name!r} must be lower_snake_case")
     try:
-        statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
-    except ParseError as error:
-        raise ModelError(f"model {source}: cannot parse: {str(error).splitlines()[0]}") from None
+        statements = parse_sql(text, label="its SQL")
+    except ExpressionProblem as problem:
+        raise ModelError(f"model {source}: {problem}") from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise ModelError(f"model {source}: a model is exactly one SELECT statement")
     query = statements[0]
-    ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
-    depends, sources = set(), set()
-    for tbl in query.find_all(exp.Table):
-        schema = tbl.db
-        if schema == GOLD:
-            depends.add(tbl.name)
-        elif schema == "silver":
-            sources.add(tbl.name)
-        elif not schema and tbl.name in ctes:
-            continue
-        else:
-            raise ModelError(
-                f"model {source}: table {tbl.sql(dialect=DIALECT)!r} is neither silver.<feed>, gold.<model> nor a CTE"
-            )
+    depends, sources = _lake_tables(query, source)
     return Model(
         name=name,
         query=query,
@@ -104,6 +107,78 @@ def parse_model(text: str, source: str) -> Model:
         sources=frozenset(sources),
         path=source,
     )
+
+
+def _lake_tables(query: exp.Query, source: str) -> tuple[set[str], set[str]]:
+    """The models and silver feeds a query reads; ModelError for anything else it would read.
+
+    Every table is resolved in its own scope (sqlglot's scope analysis): an unqualified name is a CTE
+    only where that CTE is visible, as DuckDB resolves it; otherwise DuckDB would read it as a file.
+    Names are compared as DuckDB does, case-insensitively.
+    """
+    normalised = normalize_identifiers(query.copy(), dialect=DIALECT)
+    for node in normalised.walk():
+        if isinstance(node, exp.Func) and reads_outside(node):
+            raise ModelError(f"model {source}: {function_label(node)} reads files or settings outside the lake; "
+                             "a model reads silver.<feed> and gold.<model> only, so remove it")
+        if isinstance(node, (exp.Placeholder, exp.Parameter, exp.SessionParameter)):
+            raise ModelError(f"model {source}: {node.sql(dialect=DIALECT)} is a parameter, and nothing binds "
+                             "parameters in a model; write the value itself")
+        if node is not normalised and isinstance(node, STATEMENTS) and not isinstance(node, exp.Query):
+            raise ModelError(f"model {source}: a model is exactly one SELECT statement")
+    try:
+        scopes = traverse_scope(normalised)
+    except (SqlglotError, RecursionError) as error:
+        raise ModelError(f"model {source}: cannot tell which tables it reads ({type(error).__name__}); "
+                         "write its inputs as CTEs over silver.<feed> and gold.<model>") from None
+    depends: set[str] = set()
+    feeds: set[str] = set()
+    resolved: set[int] = set()
+    for scope in scopes:
+        for tbl in scope.tables:
+            resolved.add(id(tbl))
+            if _reads_lake_table(tbl, scope, source):
+                (depends if tbl.db == GOLD else feeds).add(tbl.name)
+    for tbl in normalised.find_all(exp.Table):
+        if id(tbl) not in resolved and not isinstance(tbl.parent, exp.JoinHint):
+            raise ModelError(f"model {source}: cannot tell where {_shown(tbl)!r} is read from; read it in the "
+                             "FROM of a CTE or subquery")
+    return depends, feeds
+
+
+def _reads_lake_table(tbl: exp.Table, scope: Scope, source: str) -> bool:
+    """True for silver.<feed> and gold.<model>, False for a CTE visible in this scope or a series;
+    ModelError for anything else."""
+    if not isinstance(tbl.this, exp.Identifier):
+        if isinstance(tbl.this, _SERIES):
+            return False  # computed from its arguments, reads nothing
+        raise ModelError(f"model {source}: {_shown(tbl)!r} is a table function; a model reads silver.<feed>, "
+                         "gold.<model> and its own CTEs only (generate_series and range are allowed)")
+    shown = _shown(tbl)
+    if not tbl.db and not tbl.catalog:
+        if tbl.name in scope.cte_sources:
+            return False
+        raise ModelError(f"model {source}: table {shown!r} is neither silver.<feed>, gold.<model> nor a CTE "
+                         "visible where it is read; models read lake tables only (no file paths)")
+    if tbl.catalog or tbl.db not in _SCHEMAS:
+        if tbl.db in _NOT_ATTACHED and not tbl.catalog:
+            raise ModelError(f"model {source}: table {shown!r}: models read silver.<feed> and gold.<model> only "
+                             "(bronze and quarantine are not attached when models run); read the silver table")
+        raise ModelError(f"model {source}: table {shown!r} is neither silver.<feed>, gold.<model> nor a CTE; "
+                         "models read lake tables only")
+    if not re.fullmatch(_NAME, tbl.name):
+        raise ModelError(f"model {source}: table {shown!r}: a lake table's name is lower_snake_case "
+                         "(a feed or a model)")
+    return True
+
+
+def _shown(tbl: exp.Table, limit: int = 80) -> str:
+    """A table as the model names it, without its alias, joins or other clauses."""
+    bare = tbl.copy()
+    for arg in ("alias", "joins", "pivots", "laterals", "version", "sample", "when"):
+        bare.set(arg, None)
+    text = bare.sql(dialect=DIALECT)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def gold_path(lake: str, name: str) -> str:
