@@ -71,23 +71,44 @@ class DuckDBEngine:
         spec = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns))) + "}"
         select = ", ".join(f"c{i} AS {_ident(name)}" for i, name in enumerate(columns))
         data = _ident(table + "__rows")
+        # A row must be shorter than DuckDB's default max_line_size; the Spark engine enforces the same.
+        max_line = 2_000_000
+        too_long = (f"is too long (the reader's limit is {max_line:,} bytes per row): check the export for a "
+                    "missing line break or an unclosed quote")
+        # The parallel reader drops a last row longer than its buffer (16 times max_line) without an error
+        # (duckdb/duckdb#25825), where it fails on such a row anywhere else. The file's end tells: its last
+        # line is at least as long as that row. Read only for a file that could hold such a line.
+        size = Path(path).stat().st_size
+        if size > max_line:
+            with Path(path).open("rb") as handle:
+                handle.seek(max(0, size - max_line - (1 << 16)))  # the 64 KB spare covers the last line breaks
+                tail = handle.read().rstrip(b"\r\n")
+            if len(tail) - max(tail.rfind(b"\n"), tail.rfind(b"\r")) - 1 >= max_line:
+                raise EngineError(f"the last line {too_long}")
         # strict_mode rejects a row with more fields than the header (nothing is silently cut off);
         # null_padding reads a short row, such as a truncated last line, with its missing fields NULL.
         # The parallel reader keeps file order (preserve_insertion_order), so a row's rowid is its
         # position in the file: cheaper than row_number(), which would read the file on one thread.
-        # It cannot pad rows in files with quoted line breaks; those are read on one thread.
+        # It cannot pad rows in files with quoted line breaks, nor read past a row longer than its buffer;
+        # those files are read on one thread, which also names the line at fault.
         for parallel in ("true", "false"):
             try:
                 self._con.execute(
                     f"CREATE OR REPLACE TABLE {data} AS SELECT {select} "
                     f"FROM read_csv({_literal(path)}, columns={spec}, header=true, auto_detect=false, "
                     f"delim=',', quote='\"', escape='\"', null_padding=true, strict_mode=true, encoding='utf-8', "
-                    f"parallel={parallel})"
+                    f"max_line_size={max_line}, parallel={parallel})"
                 ).fetchall()
                 break
             except duckdb.Error as error:
-                if parallel == "false" or "quoted new lines" not in str(error):
-                    raise EngineError(_short_error(error)) from None
+                text = str(error)
+                not_in_parallel = "quoted new lines" in text or isinstance(error, duckdb.NotImplementedException)
+                if parallel == "true" and not_in_parallel:
+                    continue
+                if "Maximum line size" in text:  # DuckDB quotes the whole line: keep the message to one line
+                    line = text.partition("Line: ")[2].split("\n", 1)[0].strip()
+                    raise EngineError(f"line {line} {too_long}" if line.isdigit() else f"a row {too_long}") from None
+                raise EngineError(_short_error(error)) from None
         self._run(f"CREATE OR REPLACE VIEW {_ident(table)} AS SELECT *, rowid + 1 AS _row_number FROM {data}")
         return self._scalar(f"SELECT count(*) FROM {data}")
 

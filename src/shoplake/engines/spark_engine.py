@@ -101,8 +101,16 @@ class SparkEngine:
 
     # -- reading -----------------------------------------------------------------------------------
     def load_csv(self, path: str, table: str, columns: list[str]) -> int:
+        import os
+
         schema = StructType([StructField(f"c{i}", StringType()) for i in range(len(columns))]
                             + [StructField(_CORRUPT, StringType())])
+        # Spark reads a row of any length; one as long as the DuckDB engine's limit rejects the file, as it
+        # does there. A row is measured as its fields and commas (quotes uncounted), which a file smaller
+        # than the limit cannot reach.
+        max_line = 2_000_000
+        too_long = (f"is too long (the reader's limit is {max_line:,} bytes per row): check the export for a "
+                    "missing line break or an unclosed quote")
         try:
             # multiLine: quoted values may span lines, and each file is read whole, as one partition,
             # so monotonically_increasing_id() counts its rows in file order from 0.
@@ -112,6 +120,11 @@ class SparkEngine:
             ).withColumn("_row_number", F.monotonically_increasing_id() + 1)
             staged = self._persist(table, raw, eager=True)
             rows = staged.count()
+            if not os.path.isfile(path) or os.path.getsize(path) >= max_line:
+                text = F.concat_ws(",", *[F.col(f"c{i}") for i in range(len(columns))])
+                longest = staged.where(F.octet_length(text) >= max_line).select("_row_number").take(1)
+                if longest:
+                    raise EngineError(f"line {longest[0][0] + 1} {too_long}")  # line 1 is the header
             self._reject_malformed(staged, len(columns))
         except EngineError:
             self.drop(table)

@@ -8,6 +8,7 @@ the rows are added to the batch's bronze table for its feed.
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,9 @@ from shoplake.errors import EngineError, FileRejected, ShoplakeError
 from shoplake.layers.sql import alias, cast, col, lit, select, table
 
 SNIFF_BYTES = 1 << 16
+# A header of thousands of columns is read whole up to this width; it stays below the engines' limit on
+# a line (2,000,000 bytes), so a header accepted here is one they can read.
+MAX_HEADER_BYTES = 1 << 20
 META_COLUMNS = ("_rescued", "_source_file", "_row_number", "_batch_id", "_ingested_at")
 
 
@@ -60,9 +64,15 @@ def sniff(path: Path, contract: Contract) -> Layout:
         raise FileRejected(str(path), "file is empty (0 bytes)")
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
-    if b"\x00" in head:
+        first_line, newline, _ = head.partition(b"\n")
+        if not newline and len(head) == SNIFF_BYTES:  # a wide header runs on past the sniffed bytes
+            first_line += handle.readline(MAX_HEADER_BYTES + 1 - len(first_line)).removesuffix(b"\n")
+    if b"\x00" in head or b"\x00" in first_line:
         raise FileRejected(str(path), "binary content (NUL bytes), not a CSV text file")
-    first_line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    first_line = first_line.rstrip(b"\r")
+    if len(first_line) > MAX_HEADER_BYTES:
+        raise FileRejected(str(path), f"no line break in the first {MAX_HEADER_BYTES:,} bytes: the header row is "
+                           "wider than shoplake reads, or the file has no line breaks; export one row per line")
     if head.startswith(b"\xef\xbb\xbf"):
         first_line = first_line[3:]
     try:
@@ -73,7 +83,11 @@ def sniff(path: Path, contract: Contract) -> Layout:
         ) from None
     if not text.strip():
         raise FileRejected(str(path), "no header row (the first line is blank)")
-    header = [name.strip() for name in next(csv.reader([text]))]
+    try:
+        header = [name.strip() for name in next(csv.reader([text]))]
+    except csv.Error as error:  # such as a name longer than the csv module reads (128 KB)
+        raise FileRejected(str(path), f"the header row cannot be read as CSV: {error}") from None
+    counts = Counter(header)  # counted once: a wide header has thousands of names
     wanted = {c.header.lower(): c.name for c in contract.columns}
     matched: dict[str, int] = {}
     targets: list[str] = []
@@ -84,7 +98,7 @@ def sniff(path: Path, contract: Contract) -> Layout:
             matched[column] = position
             targets.append(column)
         else:  # unknown, repeated or empty header names are rescued, under a name of their own
-            rescued = name if name and header.count(name) == 1 else f"{name or 'column'}_{position + 1}"
+            rescued = name if name and counts[name] == 1 else f"{name or 'column'}_{position + 1}"
             extra.append((position, rescued))
             targets.append(f"_extra_{position}")
     if not matched:
