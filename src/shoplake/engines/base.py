@@ -38,6 +38,11 @@ BATCH_TAG = "shoplake.batch_id"
 # commit (a lower fence) is recognised and refused, never applied on top of a newer holder's work.
 APP_ID = "shoplake"
 
+# The longest CSV row either engine reads (DuckDB's default max_line_size); a longer one rejects its file.
+MAX_ROW_BYTES = 2_000_000
+ROW_TOO_LONG = (f"is too long (the reader's limit is {MAX_ROW_BYTES:,} bytes per row): check the export for a "
+                "missing line break or an unclosed quote")
+
 Fence = Callable[[], int]  # draws the next fence value, raising LeaseLost once the lease is gone
 
 

@@ -17,7 +17,9 @@ from sqlglot import exp
 from shoplake.engines.base import (
     APP_ID,
     BATCH_TAG,
+    MAX_ROW_BYTES,
     MERGE_KEY_PREFIX,
+    ROW_TOO_LONG,
     Capabilities,
     Fence,
     MergeSpec,
@@ -72,9 +74,7 @@ class DuckDBEngine:
         select = ", ".join(f"c{i} AS {_ident(name)}" for i, name in enumerate(columns))
         data = _ident(table + "__rows")
         # A row must be shorter than DuckDB's default max_line_size; the Spark engine enforces the same.
-        max_line = 2_000_000
-        too_long = (f"is too long (the reader's limit is {max_line:,} bytes per row): check the export for a "
-                    "missing line break or an unclosed quote")
+        max_line, too_long = MAX_ROW_BYTES, ROW_TOO_LONG
         # The parallel reader drops a last row longer than its buffer (16 times max_line) without an error
         # (duckdb/duckdb#25825), where it fails on such a row anywhere else. The file's end tells: its last
         # line is at least as long as that row. Read only for a file that could hold such a line.

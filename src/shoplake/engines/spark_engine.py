@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -23,7 +24,9 @@ from sqlglot import exp
 from shoplake.engines.base import (
     APP_ID,
     BATCH_TAG,
+    MAX_ROW_BYTES,
     MERGE_KEY_PREFIX,
+    ROW_TOO_LONG,
     Capabilities,
     Fence,
     MergeSpec,
@@ -101,16 +104,12 @@ class SparkEngine:
 
     # -- reading -----------------------------------------------------------------------------------
     def load_csv(self, path: str, table: str, columns: list[str]) -> int:
-        import os
-
         schema = StructType([StructField(f"c{i}", StringType()) for i in range(len(columns))]
                             + [StructField(_CORRUPT, StringType())])
         # Spark reads a row of any length; one as long as the DuckDB engine's limit rejects the file, as it
         # does there. A row is measured as its fields and commas (quotes uncounted), which a file smaller
         # than the limit cannot reach.
-        max_line = 2_000_000
-        too_long = (f"is too long (the reader's limit is {max_line:,} bytes per row): check the export for a "
-                    "missing line break or an unclosed quote")
+        max_line, too_long = MAX_ROW_BYTES, ROW_TOO_LONG
         try:
             # multiLine: quoted values may span lines, and each file is read whole, as one partition,
             # so monotonically_increasing_id() counts its rows in file order from 0.
