@@ -12,6 +12,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from shoplake.contracts.model import SQL_TYPES, Contract
+
 DIALECT = "duckdb"  # rules and models are written once, in DuckDB's dialect
 
 # Functions that return a boolean, so a rule may consist of just a call to one of them.
@@ -108,6 +110,15 @@ def parse_boolean(text: str) -> exp.Expr:
     if not _is_boolean(inner):
         raise ExpressionProblem(f"{shown_text(text)} is not a boolean expression (write a comparison or a test)")
     return node
+
+
+def derived_expression(contract: Contract, name: str) -> exp.Expr:
+    """A derived column's expression, cast to its declared type (if any) as silver computes it."""
+    spec = contract.derived[name]
+    node = parse_expression(spec.expr)
+    if spec.type is None:
+        return node
+    return exp.Cast(this=node, to=exp.DataType.build(SQL_TYPES[spec.type], dialect=DIALECT))
 
 
 def column_names(node: exp.Expr) -> set[str]:

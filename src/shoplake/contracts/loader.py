@@ -17,11 +17,12 @@ from shoplake.contracts.expressions import (
     DIALECT,
     ExpressionProblem,
     column_names,
+    derived_expression,
     parse_boolean,
     parse_expression,
     shown_text,
 )
-from shoplake.contracts.model import SQL_TYPES, Column, Contract, LoadMode
+from shoplake.contracts.model import SQL_TYPES, Column, ColumnType, Contract, LoadMode
 from shoplake.engines.typecheck import BindProblem, TypedRow
 from shoplake.errors import ContractError
 
@@ -97,11 +98,32 @@ def parse_contract(raw: Any, source: str) -> Contract:
         contract = Contract.model_validate(data)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
+            f"{_location(e['loc'], data)}: {e['msg']}" for e in error.errors(include_url=False)
         )
         raise ContractError(source, problems) from None
     _check_columns(contract)
     return contract
+
+
+def _location(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
+    """Where a validation error is, as the YAML says it: `columns.category.map`, not `columns.3.map`.
+
+    The columns were given as a mapping (made a list here for validation) and rules carry names, so a
+    position is replaced by the name the author wrote; pydantic's own markers (`[key]`) are left out.
+    """
+    parts: list[str] = []
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and part.startswith("["):
+            continue
+        if isinstance(part, int) and i == 1 and loc[0] in ("columns", "rules"):
+            items = data.get(str(loc[0]))
+            item = items[part] if isinstance(items, list) and part < len(items) else None
+            name = item.get("name") if isinstance(item, dict) else None
+            if isinstance(name, str) and name:
+                parts.append(name)
+                continue
+        parts.append(str(part))
+    return ".".join(parts)
 
 
 def _check_columns(contract: Contract) -> None:
@@ -120,25 +142,41 @@ def _check_columns(contract: Contract) -> None:
         if headers.count(column.header.lower()) > 1:
             raise ContractError(source, f"header {column.header!r} is read by more than one column",
                                 hint="a file column feeds one contract column; use `derived:` for a second one")
+    every = known | set(contract.derived)  # a key, sequence or tracked column may be derived
     for key in contract.primary_key:
-        if key not in known:
+        if key not in every:
             raise ContractError(source, f"primary_key names unknown column {key!r}")
+        if key in contract.derived and contract.derived[key].type is None:
+            raise ContractError(source, f"primary_key names derived column {key!r}, which has no type",
+                                hint=f"give it one: derived: {{{key}: {{expr: ..., type: string}}}}")
     load = contract.load
-    if load.sequence and load.sequence not in known:
-        raise ContractError(source, f"load.sequence names unknown column {load.sequence!r}")
+    if load.sequence:
+        if load.sequence not in every:
+            raise ContractError(source, f"load.sequence names unknown column {load.sequence!r}")
+        sequence_type = contract.type_of(load.sequence)
+        if sequence_type is not ColumnType.TIMESTAMP:
+            raise ContractError(source, f"load.sequence column {load.sequence!r} is "
+                                f"{sequence_type.value if sequence_type else 'untyped'}, not a timestamp: a row "
+                                "without a sequence value takes the time it was ingested (_ingested_at) instead, "
+                                "so the sequence must be a time", hint="declare the column `type: timestamp` (a "
+                                "date such as 2026-01-05 reads as its midnight)")
     for tracked in load.tracked:
-        if tracked not in known:
+        if tracked not in every:
             raise ContractError(source, f"load.tracked names unknown column {tracked!r}")
     if load.tracked and load.mode is not LoadMode.SCD2:
         raise ContractError(source, "load.tracked only applies to mode scd2")
     for column in contract.columns:
         _check_column(contract, column)
     derived: list[tuple[str, str, exp.Expr]] = []
-    for name, text in contract.derived.items():
+    earlier: set[str] = set()
+    for name, spec in contract.derived.items():
         if name in known:
             raise ContractError(source, f"derived column {name!r} clashes with a column of the file")
-        derived.append((f"derived.{name}", text, _check_expression(contract, f"derived.{name}", text, known,
-                                                                    boolean=False)))
+        where = f"derived.{name}"
+        node = _check_expression(contract, where, spec.expr, known | earlier, boolean=False,
+                                 later=set(contract.derived) - earlier)
+        derived.append((where, spec.expr, node))
+        earlier.add(name)
     rule_names = set()
     rules: list[tuple[str, str, exp.Expr]] = []
     for rule in contract.rules:
@@ -161,13 +199,22 @@ def _check_column(contract: Contract, column: Column) -> None:
         raise ContractError(contract.source, f"column {column.name!r}: format applies to string columns")
 
 
-def _check_expression(contract: Contract, where: str, text: str, known: set[str], *, boolean: bool) -> exp.Expr:
+def _check_expression(contract: Contract, where: str, text: str, known: set[str], *, boolean: bool,
+                      later: set[str] | None = None) -> exp.Expr:
     try:
         node = parse_boolean(text) if boolean else parse_expression(text)
     except ExpressionProblem as problem:
         raise ContractError(contract.source, f"{where}: {problem}") from None
     unknown = sorted(column_names(node) - known)
     if unknown:
+        too_late = sorted(set(unknown) & (later or set()))
+        if too_late:
+            raise ContractError(
+                contract.source,
+                f"{where}: {text!r} uses derived column(s) {', '.join(too_late)} declared after it (or itself)",
+                hint="a derived column may use the file's columns and the derived columns declared before it; "
+                     "reorder them",
+            )
         raise ContractError(
             contract.source,
             f"{where}: {text!r} names unknown column(s) {', '.join(unknown)}",
@@ -182,9 +229,19 @@ def _check_types(contract: Contract, derived: list[tuple[str, str, exp.Expr]],
     plus the derived columns' own), so a type error is a contract error before any batch runs."""
     types = {column.name: SQL_TYPES[column.type] for column in contract.columns}
     with TypedRow(types) as row:
-        for (where, text, node), name in zip(derived, contract.derived, strict=True):
+        for (where, text, node), (name, spec) in zip(derived, contract.derived.items(), strict=True):
             _check_casts(contract, row, where, text, node)
-            types[name] = _bind(contract, row, where, text, node, types, add_as=name)
+            if spec.type is None:
+                types[name] = _bind(contract, row, where, text, node, types, add_as=name)
+                continue
+            value_type = _bind(contract, row, where, text, node, types)
+            target = SQL_TYPES[spec.type]
+            if value_type == "VARCHAR" and spec.type is not ColumnType.STRING:
+                raise ContractError(contract.source, f"{where}: {shown_text(text)} is text, and `type: "
+                                    f"{spec.type.value}` would cast it: one value that does not convert would "
+                                    f"stop the batch; write try_cast(... AS {target}) as the expression, which "
+                                    "gives NULL for such a value")
+            types[name] = _bind(contract, row, where, text, derived_expression(contract, name), types, add_as=name)
         for where, text, node in rules:
             _check_casts(contract, row, where, text, node)
             value_type = _bind(contract, row, where, text, node, types)

@@ -68,6 +68,14 @@ class Column(_Strict):
     def header(self) -> str:
         return self.source or self.name
 
+    @field_validator("map", mode="before")
+    @classmethod
+    def _map_as_text(cls, value: object) -> object:
+        """YAML reads `1: one` with an int key: a mapped value is text, so numbers are taken as written."""
+        if not isinstance(value, dict):
+            return value
+        return {_map_text(k, "key"): _map_text(v, "value") for k, v in value.items()}
+
     @field_validator("type", mode="before")
     @classmethod
     def _known_type(cls, value: object) -> object:
@@ -75,6 +83,27 @@ class Column(_Strict):
             known = ", ".join(t.value for t in ColumnType)
             raise ValueError(f"unknown type {value!r} (known: {known})")
         return value
+
+
+def _map_text(value: object, what: str) -> object:
+    if isinstance(value, bool):  # YAML 1.1 reads yes/no/on/off as booleans: what was written is lost
+        raise ValueError(f"map {what} {value!r} was read as a boolean; quote it (\"yes\": ...)")
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+class Derived(_Strict):
+    """A column computed from the row: an expression over the file's columns and earlier derived columns."""
+
+    expr: str
+    type: ColumnType | None = None  # cast to this type; without it the expression's own type is kept
+    description: str | None = None
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _known_type(cls, value: object) -> object:
+        return Column._known_type(value)
 
 
 class Rule(_Strict):
@@ -105,15 +134,31 @@ class Contract(_Strict):
     null_values: tuple[str, ...] = ("",)
     columns: tuple[Column, ...]
     rules: tuple[Rule, ...] = ()
-    derived: dict[str, str] = Field(default_factory=dict)
+    derived: dict[str, Derived] = Field(default_factory=dict)
     freshness: Freshness | None = None
+    # A file with a larger share of its rows quarantined is flagged and fails the run (exit 1).
+    max_quarantine_rate: float = Field(default=0.5, ge=0.0, le=1.0)
     source: str = ""  # where the contract was loaded from, for messages
+
+    @field_validator("derived", mode="before")
+    @classmethod
+    def _derived_shorthand(cls, value: object) -> object:
+        """`name: <expr>` is short for `name: {expr: <expr>}`."""
+        if not isinstance(value, dict):
+            return value
+        return {k: {"expr": v} if isinstance(v, str) else v for k, v in value.items()}
 
     def column(self, name: str) -> Column:
         for column in self.columns:
             if column.name == name:
                 return column
         raise KeyError(name)
+
+    def type_of(self, name: str) -> ColumnType | None:
+        """The type of a column or a derived column (None: a derived column that keeps its expression's)."""
+        if name in self.derived:
+            return self.derived[name].type
+        return self.column(name).type
 
     @property
     def column_names(self) -> list[str]:

@@ -91,11 +91,13 @@ def merge_clauses(spec: MergeSpec, columns: list[str], dialect: str) -> MergeCla
         on = exp.and_(*[exp.EQ(this=c("t", k), expression=c("s", k)) for k in spec.keys])
         newer = None
         if spec.sequence:
-            # A row replaces the stored one unless it is older by the sequence column; a row without a
-            # sequence value is the latest to arrive, so it wins.
-            s, t = c("s", spec.sequence), c("t", spec.sequence)
-            newer = sql(exp.or_(s.is_(exp.null()), t.copy().is_(exp.null()),
-                                exp.GTE(this=s.copy(), expression=t.copy())))
+            # A row replaces the stored one unless it is older by the sequence column. A row without a
+            # sequence value (stored or incoming) takes the time it was ingested instead, so a NULL
+            # never wins by being NULL (silver.sequence_value orders a batch's versions the same way).
+            def seq(table: str) -> exp.Expr:
+                return exp.Coalesce(this=c(table, spec.sequence or ""), expressions=[c(table, "_ingested_at")])
+
+            newer = sql(exp.GTE(this=seq("s"), expression=seq("t")))
         return MergeClauses(on=sql(on), update_when=newer, update_set=None, insert_when=None, insert_values=None)
     # SCD2 in one commit: rows carrying a merge key close the current version of their key, rows whose
     # merge key is NULL never match and are inserted as the new current version.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from shoplake.contracts import Column, ColumnType, Contract, LoadMode, Severity
-from shoplake.contracts.expressions import parse_boolean, parse_expression
+from shoplake.contracts.expressions import column_names, derived_expression, parse_boolean
 from shoplake.contracts.model import SQL_TYPES
 from shoplake.layers.bronze import META_COLUMNS, bronze_table
 from shoplake.layers.sql import alias, and_all, cast, col, concat, failures_list, func, lit, select, table
@@ -66,7 +66,7 @@ def plan_checks(
     # their key text, so only rows whose key hash repeats are grouped on every column; the rest pass.
     # A hash collision only sends a few more rows down the exact path, so the result stays exact.
     bronze = table(bronze_table(feed))
-    key_hash = exp.func("hash", *[col(k) for k in contract.primary_key], col("_source_file"))
+    key_hash = exp.func("hash", *[col(k) for k in _key_sources(contract)], col("_source_file"))
     repeated = select(alias(key_hash, "_key_hash")).from_(bronze.copy()).group_by(key_hash.copy()).having(
         exp.GT(this=exp.Count(this=exp.Star()), expression=lit(1)))
     bronze_b = exp.alias_(
@@ -89,8 +89,7 @@ def plan_checks(
     norm = select(*normalised, *[col(m) for m in (*META_COLUMNS, "_duplicates")]).from_("dedup")
     typed_cols = [alias(_typed(c), c.name) for c in contract.columns]
     typed = select("*", *typed_cols).from_("norm")
-    derived = select("*", *[alias(parse_expression(text), name) for name, text in contract.derived.items()]
-                     ).from_("typed")
+    derived = _derived(contract)
 
     # 3. References: a LEFT JOIN per referenced key set (silver plus this batch's valid parent rows).
     checked_from = exp.select("*").from_(exp.alias_(exp.to_identifier("derived"), "d"))
@@ -119,6 +118,12 @@ def plan_checks(
     # 4. Column checks.
     for column in contract.columns:
         errors.extend(_column_checks(column, severities, is_key=column.name in contract.primary_key))
+    for key in contract.primary_key:
+        if key in contract.derived:  # a key computed from the row must compute to a value
+            name = f"{key}.required"
+            severities[name] = Severity.QUARANTINE
+            errors.append(_case(col(key).is_(exp.null()), name,
+                                f"{key} (derived, part of the primary key) is empty"))
     key_null = and_all(col(k).is_(exp.null()) for k in contract.primary_key)
     if contract.load.mode is LoadMode.APPEND:
         name = "primary_key.unique"
@@ -146,17 +151,53 @@ def plan_checks(
         entry = _case(failed, rule.name, rule.message or f"fails {rule.expr}")
         (warnings if rule.severity is Severity.WARN else errors).append(entry)
 
-    checked = select(
+    checked_rows = select(
         *[col(c) for c in contract.column_names], *[col(d) for d in contract.derived],
         *[col(m) for m in (*META_COLUMNS, "_duplicates")],
         alias(failures_list(errors), "_errors"),
         alias(failures_list(warnings), "_warnings"),
     ).from_("checked_from")
-    query = checked
+    query = checked_rows
     for name, cte in (("repeated", repeated), ("dedup", dedup), ("norm", norm), ("typed", typed),
                       ("derived", derived), ("checked_from", checked_from)):
         query = query.with_(name, as_=cte)
     return CheckPlan(contract=contract, query=query, severities=severities)
+
+
+def _derived(contract: Contract) -> exp.Select:
+    """The typed rows with every derived column, in declaration order: a column that uses an earlier
+    derived one is computed one level up, the rest side by side in one projection."""
+    source: exp.Expr = exp.to_identifier("typed")
+    level: list[exp.Expr] = []
+    in_level: set[str] = set()
+    depth = 0
+    for name in contract.derived:
+        node = derived_expression(contract, name)
+        if column_names(node) & in_level:
+            depth += 1
+            source = exp.alias_(select("*", *level).from_(source).subquery(), f"_d{depth}")
+            level, in_level = [], set()
+        level.append(alias(node, name))
+        in_level.add(name)
+    return select("*", *level).from_(source)
+
+
+def _key_sources(contract: Contract) -> list[str]:
+    """The file columns the primary key is read from (a derived key's inputs, transitively), for the
+    hash that finds candidate copies: copies share all their text, so any subset of columns finds them."""
+    sources: list[str] = []
+    pending = list(contract.primary_key)
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in contract.derived:
+            pending.extend(sorted(column_names(derived_expression(contract, name))))
+        else:
+            sources.append(name)
+    return sources or list(contract.column_names)
 
 
 def _normalise(contract: Contract, column: Column) -> exp.Expr:

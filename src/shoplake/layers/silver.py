@@ -11,7 +11,7 @@ from typing import Literal
 
 from sqlglot import exp
 
-from shoplake.contracts import Contract, ContractSet, LoadMode, Severity
+from shoplake.contracts import ColumnType, Contract, ContractSet, LoadMode, Severity
 from shoplake.engines import Engine, MergeSpec, WriteJob
 from shoplake.engines.base import CURRENT_FLAG, MERGE_KEY_PREFIX, VALID_FROM, VALID_TO
 from shoplake.layers.bronze import META_COLUMNS, bronze_table
@@ -214,14 +214,19 @@ def _valid_rows(contract: Contract, checked: str, ok: exp.Expr) -> exp.Query:
     return exp.union(once, newest, distinct=False).with_("passed", as_=passed).with_("repeated", as_=repeated)
 
 
-def _latest_first(contract: Contract) -> exp.Window:
-    """Among versions of one key in a batch, the newest by the sequence column, then by file position.
+def sequence_value(contract: Contract) -> exp.Expr:
+    """A row's place in its key's history: its sequence value, or when it has none (or the feed has no
+    sequence column) the time it was ingested, so a row without one is neither lost nor always newest."""
+    if not contract.load.sequence:
+        return col("_ingested_at")
+    return exp.Coalesce(this=col(contract.load.sequence), expressions=[col("_ingested_at")])
 
-    A version without a sequence value counts as the newest: it is the latest to arrive.
-    """
+
+def _latest_first(contract: Contract) -> exp.Window:
+    """Among versions of one key in a batch, the newest by the sequence value, then by file position."""
     order = [exp.Ordered(this=col(c), desc=True) for c in ("_source_file", "_row_number")]
     if contract.load.sequence:
-        order.insert(0, exp.Ordered(this=col(contract.load.sequence), desc=True, nulls_first=True))
+        order.insert(0, exp.Ordered(this=sequence_value(contract), desc=True))
     return exp.Window(
         this=exp.RowNumber(), partition_by=[col(k) for k in contract.primary_key], order=exp.Order(expressions=order)
     )
@@ -241,8 +246,8 @@ def _scd2_changes(contract: Contract, *, in_silver: bool) -> exp.Query:
     data = (*contract.column_names, *contract.derived, *LINEAGE)
     tracked = contract.load.tracked or tuple(
         c for c in (*contract.column_names, *contract.derived) if c not in keys and c != seq)
-    key_types = {k: SQL_TYPES[contract.column(k).type] for k in keys}
-    valid_from = col(seq) if seq else col("_ingested_at")
+    key_types = {k: SQL_TYPES[contract.type_of(k) or ColumnType.STRING] for k in keys}
+    valid_from = sequence_value(contract)
 
     incoming = select(*[col(c) for c in data], alias(valid_from, VALID_FROM), alias(lit(1), "_new")).from_(
         table(valid_table(contract.feed)))
