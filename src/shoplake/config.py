@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -52,6 +53,7 @@ class Settings(BaseModel):
     settle_seconds: float = 2.0  # watch: a file is read once its size and mtime are unchanged this long
     scan_seconds: float = 30.0  # watch: full listing of the landing store, the safety net under events
     lease_seconds: float = 60.0  # a running batch's lease; renewed while its process lives
+    timezone: str = "UTC"  # the shop's IANA time zone: dates a landed file without a date in its name
 
     @field_validator("lease_seconds", mode="after")
     @classmethod
@@ -59,6 +61,15 @@ class Settings(BaseModel):
         # A shorter lease expires between heartbeats of a busy process (a long Delta commit, a GC pause).
         if not value >= MIN_LEASE_SECONDS:
             raise ValueError(f"must be at least {MIN_LEASE_SECONDS:g} seconds")
+        return value
+
+    @field_validator("timezone", mode="after")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as UTC or Europe/Berlin)") from None
         return value
 
     @field_validator("landing", "lake", "archive", mode="after")

@@ -332,7 +332,8 @@ class Session:
             if noted is not None and noted.size == entry.size and noted.mtime == entry.mtime:
                 continue
             try:
-                landed = landed_file(self.landing, entry, feed, self.cache)
+                landed = landed_file(self.landing, entry, feed, self.cache, timezone=self.settings.timezone,
+                                     arrived_at=noted.detected_at if noted else None)
             except FileNotFoundError:
                 continue
             where = self.landing.describe(entry.relative)

@@ -1,5 +1,11 @@
 """Moving handled files out of the landing store: <archive>/processed/<date>/ or <archive>/failed/<date>/.
 
+A file keeps its name and its own folder (the feed folder; folders above it are not kept):
+`raw-data/order-items/part-0000.csv` of 2026-01-05 goes to `processed/2026-01-05/order-items/part-0000.csv`,
+so the files of feed folders do not collide on their shared names. A path already taken in the archive
+(the same name landed again on that date, in an earlier batch or in another folder of this one) is never
+overwritten: that file gets the batch id in its name (`part-0000.<batch>.csv`, then `.<batch>.1.csv`).
+
 The target is chosen (and written to the ledger) before the file moves, so a process killed mid-move
 is finished by the next one: `finish_move` moves a file that is still in landing to its recorded target.
 """
@@ -16,13 +22,14 @@ FAILED = "failed"
 
 def archive_target(archive: Store, outcome: str, business_date: date, relative: str, batch_id: str | None,
                    taken: set[str] | None = None) -> str:
-    """A free path in the archive for a file, never overwriting an earlier file of the same name."""
-    name = relative.rsplit("/", 1)[-1]
+    """A free path in the archive for a file, never overwriting an earlier file of the same path."""
+    parent, _, name = relative.rpartition("/")
+    parent = parent.rpartition("/")[2]  # the feed folder only: `raw-data/` above it says nothing
     stem, dot, suffix = name.rpartition(".")
     if not dot:
         stem, suffix = name, ""
     suffix = f".{suffix}" if suffix else ""
-    folder = f"{outcome}/{business_date.isoformat()}"
+    folder = "/".join(p for p in (outcome, business_date.isoformat(), parent) if p)
     taken = taken if taken is not None else set()
     candidate = f"{folder}/{name}"
     n = 0

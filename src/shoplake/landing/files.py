@@ -1,4 +1,9 @@
-"""Finding landed files: which feed each belongs to, its business date and its content hash."""
+"""Finding landed files: which feed each belongs to, its business date and its content hash.
+
+A feed's `files` patterns name files at landing's top level (`orders_*.csv`) or in a feed folder
+(`orders/*.csv`). A folder pattern matches that folder anywhere under landing, and folder names compare
+with case, `-` and `_` alike: a drop laid out as `raw-data/order-items/part-0000.csv` is order_items.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from shoplake.contracts import ContractSet
 from shoplake.landing.storage import Entry, Store
@@ -48,11 +54,15 @@ def classify(relative: str, contracts: ContractSet) -> tuple[bool, str | None]:
     return (feed is not None or _glob_match(relative, TRIGGER_PATTERN)), feed
 
 
-def landed_file(store: Store, entry: Entry, feed: str | None, cache: Path) -> LandedFile:
-    """Hash and date one file of the landing store (downloaded to `cache` first when remote)."""
+def landed_file(store: Store, entry: Entry, feed: str | None, cache: Path, *, arrived_at: datetime | None = None,
+                timezone: str = "UTC") -> LandedFile:
+    """Hash and date one file of the landing store (downloaded to `cache` first when remote).
+
+    `arrived_at`: when shoplake first saw the file (default now); it dates a file without a date in its name."""
     path = store.local_copy(entry.relative, cache)
     return LandedFile(
-        path=path, relative=entry.relative, feed=feed, business_date=business_date(entry.relative, entry.mtime),
+        path=path, relative=entry.relative, feed=feed,
+        business_date=business_date(entry.relative, arrived_at or datetime.now(UTC), timezone),
         size=entry.size, sha256=sha256(path), has_rows=has_rows(path), mtime=entry.mtime,
     )
 
@@ -68,20 +78,40 @@ def match_feed(relative: str, contracts: ContractSet) -> str | None:
 
 
 def _glob_match(relative: str, pattern: str) -> bool:
-    """Glob matching where `*` stays within one folder: `orders/*.csv` does not match `orders/a/b.csv`."""
+    """Glob matching where `*` stays within one folder: `orders/*.csv` does not match `orders/a/b.csv`.
+
+    A pattern with folders matches the path's last folders (any folders may lead, as in `raw-data/`),
+    their names compared by `folder_key`; a pattern without one matches top-level files only."""
     parts, wanted = relative.split("/"), pattern.split("/")
-    return len(parts) == len(wanted) and all(fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted, strict=True))
+    if len(wanted) == 1:
+        return len(parts) == 1 and fnmatch.fnmatchcase(parts[0], wanted[0])
+    if len(parts) < len(wanted):
+        return False
+    tail = parts[len(parts) - len(wanted):]
+    folders_match = all(fnmatch.fnmatchcase(folder_key(p), folder_key(w))
+                        for p, w in zip(tail[:-1], wanted[:-1], strict=True))
+    return folders_match and fnmatch.fnmatchcase(tail[-1], wanted[-1])
 
 
-def business_date(relative: str, mtime: float) -> date:
-    """The date in the file name (YYYY_MM_DD), else the day the file was last modified (UTC)."""
+def folder_key(name: str) -> str:
+    """A folder name as feeds compare it: exports spell `order_items` as `order-items` or `Order_Items`."""
+    return name.lower().replace("-", "_")
+
+
+def business_date(relative: str, arrived_at: datetime, timezone: str = "UTC") -> date:
+    """The date in the file name (YYYY_MM_DD), else the shop-local day (`timezone`) the file arrived.
+
+    Not its modification time: a copy or a sync tool sets that to anything, and an export's
+    modification day is not the day it was delivered."""
     match = _DATE_IN_NAME.search(relative.rsplit("/", 1)[-1])
     if match:
         try:
             return date(int(match[1]), int(match[2]), int(match[3]))
         except ValueError:
             pass
-    return datetime.fromtimestamp(mtime, tz=UTC).date()
+    if arrived_at.tzinfo is None:  # the state store keeps UTC without a zone
+        arrived_at = arrived_at.replace(tzinfo=UTC)
+    return arrived_at.astimezone(ZoneInfo(timezone)).date()
 
 
 def has_rows(path: Path) -> bool:
