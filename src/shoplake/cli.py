@@ -343,13 +343,15 @@ def print_run(report: RunReport) -> None:
         say(Text.assemble(("recovered:", "yellow"), " ", line))
     table = Table(title="files loaded")
     for name in ("date", "file", "feed", "status", "read", "loaded", "quarantined", "duplicates", "note"):
-        table.add_column(name, justify="right" if name in ("read", "loaded", "quarantined", "duplicates") else "left")
+        # A rejected file's reason is shown whole (wrapped, long words folded): it says what to fix.
+        table.add_column(name, justify="right" if name in ("read", "loaded", "quarantined", "duplicates") else "left",
+                         overflow="fold" if name == "note" else "ellipsis")
     for batch in report.batches:
         for f in batch.files:
             table.add_row(str(batch.business_date), f.file, f.feed or "-", _colour(f.status), str(f.rows_read),
-                          str(f.rows_loaded), str(f.rows_quarantined), str(f.rows_duplicate), (f.error or "")[:60])
+                          str(f.rows_loaded), str(f.rows_quarantined), str(f.rows_duplicate), f.error or "")
     for f in report.skipped_duplicates:
-        table.add_row("", f.file, f.feed or "-", _colour(f.status), "", "", "", "", (f.error or "")[:60])
+        table.add_row("", f.file, f.feed or "-", _colour(f.status), "", "", "", "", f.error or "")
     console.print(table)
     for batch in report.batches:
         if batch.status != "succeeded":
