@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import shutil
 import signal
 import sqlite3
@@ -30,8 +31,9 @@ from sqlalchemy.engine import make_url
 from shoplake import api
 from shoplake.config import Settings
 from shoplake.errors import ConfigError, ShoplakeError
+from shoplake.landing.ledger import DUPLICATE, FAILED, LOADED, SUCCEEDED
 from shoplake.pipeline import BatchOutcome, RunReport
-from shoplake.tables import query_table, top_reasons
+from shoplake.tables import Page, parse_table_ref, quarantine_rows, query_table, show_table, top_reasons
 
 app = typer.Typer(help="shoplake: an online shop's file drops in, validated Delta tables and KPIs out.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -211,7 +213,7 @@ def watch(
 def print_batch(outcome: BatchOutcome) -> None:
     loaded = sum(f.rows_loaded for f in outcome.files)
     quarantined = sum(f.rows_quarantined for f in outcome.files)
-    failed = [f for f in outcome.files if f.status == "failed"]
+    failed = [f for f in outcome.files if f.status == FAILED]
     say(Text.assemble(
         f"{outcome.business_date} batch {outcome.batch_id} ({outcome.reason}): ", _colour(outcome.status),
         f", {len(outcome.files)} file(s), {loaded:,} rows loaded, {quarantined:,} quarantined, "
@@ -226,12 +228,14 @@ def reprocess(
     batch: str = typer.Option(None, "--batch", help="Every file of this batch."),
     file: str = typer.Option(None, "--file", help="One archived file (its path, archived path or name)."),
     failed: bool = typer.Option(False, "--failed", help="Every file in archive/failed (not duplicates)."),
+    landing: str = LandingOpt,
     lake: str = LakeOpt,
+    archive: str = ArchiveOpt,
     engine: str = EngineOpt,
     config: Path = ConfigOpt,
 ) -> None:
     """Load archived files again (after a contract fix), replacing the rows they loaded before."""
-    settings = _settings(config, lake=lake, engine=engine)
+    settings = _settings(config, existing_lake=True, landing=landing, lake=lake, archive=archive, engine=engine)
     with progress_bar() as update:
         report = api.reprocess(settings, batch=batch, file=file, failed=failed, progress=update)
     print_run(report)
@@ -247,12 +251,14 @@ app.add_typer(quarantine_app, name="quarantine")
 @handle_errors
 def quarantine_replay(
     feed: str = typer.Argument(..., help="The feed whose quarantine to check again."),
+    landing: str = LandingOpt,
     lake: str = LakeOpt,
+    archive: str = ArchiveOpt,
     engine: str = EngineOpt,
     config: Path = ConfigOpt,
 ) -> None:
     """Check a feed's quarantined rows against the current contract: rows that pass move to silver."""
-    settings = _settings(config, lake=lake, engine=engine)
+    settings = _settings(config, existing_lake=True, landing=landing, lake=lake, archive=archive, engine=engine)
     with progress_bar() as update:
         report = api.replay_quarantine(settings, feed, progress=update)
     for batch in report.batches:
@@ -264,6 +270,72 @@ def quarantine_replay(
             say(Text(batch.error, style="red"))
     if report.failed:
         raise typer.Exit(1)
+
+
+@quarantine_app.command("show")
+@handle_errors
+def quarantine_show(
+    feed: str = typer.Argument(..., help="The feed whose quarantined rows to show."),
+    rule: str = typer.Option(None, "--rule", help="Only rows that failed this rule (e.g. status.accepted_values)."),
+    file: str = typer.Option(None, "--file", help="Only rows of this file (its path in landing or its name)."),
+    limit: int = typer.Option(20, "--limit", min=1, help="Show at most this many rows."),
+    lake: str = LakeOpt,
+    engine: str = EngineOpt,
+    config: Path = ConfigOpt,
+) -> None:
+    """Show quarantined rows as they came: file, row, every reason, and the raw values."""
+    settings = _settings(config, existing_lake=True, lake=lake, engine=engine)
+    page = quarantine_rows(settings, feed, rule=rule, file=file, limit=limit)
+    say(f"{page.table}: {len(page.rows):,} of {page.matched:,} row(s)")
+    # one block per row, every reason on its own line: reasons are sentences, too long for a table cell
+    for source, row_number, reasons, *values in page.rows:
+        say(Text.assemble("\n", (f"{_shown(source)} row {row_number}", "bold")))
+        for reason in reasons or []:
+            say(Text.assemble("  ", ("reason:", "red"), " ", _shown(reason)))
+        say(Text("  " + ", ".join(f"{_shown(name)}={_cell(value).plain}"
+                                  for name, value in zip(page.columns[3:], values, strict=True))))
+    if rule is not None and not page.matched:
+        rules = [name for name, _ in top_reasons(settings, feed, limit=50)]
+        say(f"rules failed in quarantine/{feed}: {', '.join(rules) if rules else 'none'}")
+
+
+@app.command()
+@handle_errors
+def show(
+    name: str = typer.Argument(..., metavar="LAYER/TABLE", help="e.g. silver/orders or gold/agg_daily_sales."),
+    where: str = typer.Option(None, "--where", help="Only rows for which this SQL condition over the table's "
+                              "columns holds, written like a contract rule: \"status = 'cancelled'\"."),
+    limit: int = typer.Option(20, "--limit", min=1, help="Show at most this many rows."),
+    lake: str = LakeOpt,
+    engine: str = EngineOpt,
+    config: Path = ConfigOpt,
+) -> None:
+    """Show rows of any lake table (bronze, silver, quarantine or gold)."""
+    layer, table = parse_table_ref(name)
+    settings = _settings(config, existing_lake=True, lake=lake, engine=engine)
+    print_page(show_table(settings, layer, table, where=where, limit=limit))
+
+
+def print_page(page: Page) -> None:
+    """Rows of a lake table as a table; every value shown as text, control characters made visible."""
+    table = Table(title=Text(f"{page.table}: {len(page.rows):,} of {page.matched:,} row(s)"))
+    for column in page.columns:
+        table.add_column(Text(column), overflow="fold")
+    for row in page.rows:
+        table.add_row(*(_cell(value) for value in row))
+    console.print(table)
+
+
+def _cell(value: Any) -> Text:
+    return Text("NULL", style="dim") if value is None else Text(_shown(str(value)))
+
+
+def _shown(text: str) -> str:
+    # an escape sequence in a value would restyle or move the user's terminal: shown as \x1b instead
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @app.command()
@@ -354,7 +426,7 @@ def print_run(report: RunReport) -> None:
         table.add_row("", f.file, f.feed or "-", _colour(f.status), "", "", "", "", f.error or "")
     console.print(table)
     for batch in report.batches:
-        if batch.status != "succeeded":
+        if batch.status != SUCCEEDED:
             say(Text.assemble((f"batch {batch.batch_id} failed:", "red"), " ", batch.error or ""))
     for path in report.unrecognised:
         say(Text.assemble(("left in landing (matches no contract):", "yellow"), " ", path))
@@ -375,7 +447,7 @@ def print_feeds(report: RunReport) -> None:
     for feed, row in sorted(totals.items()):
         table.add_row(feed, *(f"{n:,}" for n in row))
     console.print(table)
-    failed = [f for b in report.batches for f in b.files if f.status != "loaded"]
+    failed = [f for b in report.batches for f in b.files if f.status != LOADED]
     for f in failed:
         say(Text.assemble((f"{f.file} {f.status}:", "red"), " ", f.error or ""))
     if report.gold:
@@ -417,8 +489,8 @@ def _self_command() -> str:
 
 
 def _colour(status: str) -> Text:
-    return Text(status, style={"loaded": "green", "succeeded": "green", "failed": "red",
-                               "duplicate": "yellow"}.get(status, ""))
+    return Text(status, style={LOADED: "green", SUCCEEDED: "green", FAILED: "red",
+                               DUPLICATE: "yellow"}.get(status, ""))
 
 
 if __name__ == "__main__":
