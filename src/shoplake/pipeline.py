@@ -276,6 +276,7 @@ class Session:
         self.ledger.record_table_states({p: self.engine.table_version(p) for p in paths}, batch_id)
 
     def verify_tables(self) -> None:
+        self.ledger.forget_rules(batch_id)
         """Refuse a lake whose tables the state store cannot account for, before anything is written.
 
         A lost (deleted or emptied) state store would load every file again on top of the tables; a table

@@ -255,6 +255,12 @@ class Ledger:
                 {"batch_id": batch_id, "feed": feed, "rule": rule, "severity": severities.get(rule, "quarantine"),
                  "failed_rows": n} for rule, n in failures.items()])
 
+    def forget_rules(self, batch_id: str) -> None:
+        """A rolled-back batch's rule counts go with it: its rows were never loaded, and the batch that
+        loads them again counts them anew."""
+        with self._tx() as conn:
+            conn.execute(rule_results.delete().where(rule_results.c.batch_id == batch_id))
+
     def file_rows(self, limit: int = 200) -> list[FileRow]:
         with self._tx() as conn:
             rows = conn.execute(sa.select(

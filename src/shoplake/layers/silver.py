@@ -144,7 +144,9 @@ def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bo
         alias(col("_errors", c), "_errors"),
     ).from_(exp.alias_(table(checked_table(feed)), c)).join(
         exp.alias_(table(bronze_table(feed)), b),
-        on=and_all(exp.EQ(this=col(k, c), expression=col(k, b)) for k in ("_source_file", "_row_number")),
+        # A row is known by its batch too: a replay's rows come from many batches, and a file name
+        # (orders/export.csv) that recurs across days repeats its row numbers.
+        on=and_all(exp.EQ(this=col(k, c), expression=col(k, b)) for k in ("_batch_id", "_source_file", "_row_number")),
     ).where(failed))
     jobs.append(WriteJob(quarantined, quarantine_path(lake, feed), quarantine_mode))
 
