@@ -206,10 +206,10 @@ def test_fact_sales_holds_one_row_per_sale(lake: Lake) -> None:
 
 def test_a_day_whose_only_order_is_cancelled_has_no_sales(lake: Lake) -> None:
     assert lake.silver.orders[HAND_MADE_ID]["status"] == "cancelled", "the hand-made order loaded"
-    for row in read_table(lake.settings, "gold", "agg_daily_sales"):
-        if row["order_date"] == CANCELLED_DAY:
-            assert (row["orders"], row["items"], row["gross_revenue"]) == (0, 0, 0)
-            assert (row["average_order_value"], row["return_rate"]) == (0, 0)
+    daily = read_table(lake.settings, "gold", "agg_daily_sales")
+    assert daily, "the other days have sales"
+    assert [row for row in daily if row["order_date"] == CANCELLED_DAY] == [], "a day without a sale has no row"
+    assert min(row["orders"] for row in daily) >= 1, "every day's ratios have a non-zero denominator"
     for row in read_table(lake.settings, "gold", "agg_category_daily"):
         assert row["order_date"] != CANCELLED_DAY and row["category"] != CANCELLED_CATEGORY
     assert all(f["order_id"] != HAND_MADE_ID for f in read_table(lake.settings, "gold", "fact_sales"))

@@ -22,9 +22,10 @@ from shoplake.config import Batching, Settings
 from shoplake.landing.ledger import Waiting
 from shoplake.landing.policy import ready_batches, why_ready
 from shoplake.landing.storage import Entry
-from shoplake.pipeline import run
+from shoplake.pipeline import BatchOutcome, run
+from shoplake.tables import query_table
 from shoplake.watch import Stability, Watcher
-from tests.conftest import FIXTURES, copy_fixture
+from tests.conftest import copy_fixture
 
 T0 = datetime(2026, 1, 5, 8, 0)
 DAY = date(2026, 1, 5)
@@ -107,7 +108,8 @@ def test_a_file_shorter_than_its_trigger_says_fails_the_batch(workspace: Setting
     batch = run(workspace).batches[0]
     assert batch.status == "failed"
     assert "orders_2026_01_05.csv has 6 rows, the trigger file lists 7" in str(batch.error)
-    assert not (workspace.lake / "silver" / "orders").exists() or not run(workspace).batches
+    for layer in ("bronze", "silver", "quarantine"):
+        assert query_table(workspace, layer, "orders") == [], f"the failed batch left rows in {layer}.orders"
 
 
 def test_a_trigger_with_matching_counts_loads(workspace: Settings) -> None:
@@ -233,13 +235,17 @@ def test_a_burst_of_a_thousand_files_is_loaded_exactly_once(tmp_path: Path) -> N
 def test_stopping_an_idle_watcher_returns_promptly(workspace: Settings) -> None:
     workspace.settle_seconds, workspace.scan_seconds = 0.1, 0.2
     watcher = Watcher(workspace)
-    thread = threading.Thread(target=watcher.run)
+    ran: list[list[BatchOutcome]] = []
+    thread = threading.Thread(target=lambda: ran.append(watcher.run()))
     thread.start()
     time.sleep(0.5)
+    assert thread.is_alive(), "an idle watcher keeps watching until it is stopped"
+    stopped = time.monotonic()
     watcher.stop.set()
     thread.join(timeout=10)
     assert not thread.is_alive()
-    assert FIXTURES.is_dir()
+    assert time.monotonic() - stopped < 2.0, "stopped within a few scan intervals, not after a sleep"
+    assert ran == [[]], "it returned normally, having run no batch"
 
 
 def start_watcher(tmp_path: Path, **env: str) -> subprocess.Popen[str]:
@@ -261,6 +267,8 @@ def test_a_signal_finishes_or_abandons_the_batch_in_flight(tmp_path: Path, signa
         copy_fixture("mini", tmp_path / "landing")
         drop_trigger(tmp_path / "landing", "2026_01_05", {})
         wait_for(lambda: ledger_rows(state, "SELECT 1 FROM batches WHERE status = 'running'"), 60, "a running batch")
+        first_commit = tmp_path / "lake" / "bronze" / "orders" / "_delta_log" / f"{0:020d}.json"
+        wait_for(first_commit.is_file, 60, "bronze to be written (the batch then pauses)")
         time.sleep(0.5)
         for _ in range(signals):
             watcher.send_signal(signal.SIGTERM)
@@ -279,13 +287,13 @@ def test_a_signal_finishes_or_abandons_the_batch_in_flight(tmp_path: Path, signa
         assert watcher.returncode == 130, out
         assert statuses == [("rolled_back",)], out
         assert len(waiting) == 6 and len(list((tmp_path / "landing").iterdir())) == 6, "the files wait again"
-        assert not (tmp_path / "lake" / "silver" / "orders").exists() or not ledger_rows(
-            state, "SELECT 1 FROM files WHERE status = 'loaded'")
+        lake = Settings(landing=tmp_path / "landing", lake=tmp_path / "lake", archive=tmp_path / "archive")
+        assert query_table(lake, "silver", "orders") == [], "the abandoned batch paused before silver"
         from deltalake import DeltaTable
 
-        bronze = tmp_path / "lake" / "bronze" / "orders"
-        assert not bronze.exists() or DeltaTable(str(bronze)).to_pyarrow_table().num_rows == 0, \
-            "bronze written before the pause is rolled back"
+        bronze = str(tmp_path / "lake" / "bronze" / "orders")
+        assert DeltaTable(bronze, version=0).to_pyarrow_table().num_rows == 6, "bronze was written before the pause"
+        assert DeltaTable(bronze).to_pyarrow_table().num_rows == 0, "and rolled back when the batch was abandoned"
 
 
 def test_waiting_files_and_their_clock_survive_a_restart(workspace: Settings) -> None:

@@ -1,6 +1,6 @@
 -- name: agg_daily_sales
 -- kind: kpi
--- grain: one row per order date
+-- grain: one row per order date with at least one sale
 -- key: order_date
 -- description: Revenue, orders, items, average order value and return rate per day (see README, KPI definitions).
 with sales as (
@@ -35,8 +35,10 @@ final as (
     cast(r.returned_revenue as decimal(18, 2)) as returned_revenue,
     cast(r.gross_revenue - r.returned_revenue as decimal(18, 2)) as net_revenue,
     cast(r.gross_revenue - r.returned_revenue - r.kept_cost as decimal(18, 2)) as margin,
-    case when o.orders = 0 then 0.0 else cast(r.gross_revenue as double) / o.orders end as average_order_value,
-    case when o.orders = 0 then 0.0 else cast(o.returned_orders as double) / o.orders end as return_rate
+    -- A day's row comes from its sales, so orders >= 1 on every row (a day whose orders were all
+    -- cancelled has no row, as in agg_category_daily): the ratios never divide by zero.
+    cast(r.gross_revenue as double) / o.orders as average_order_value,
+    cast(o.returned_orders as double) / o.orders as return_rate
   from revenue as r
   join order_counts as o on o.order_date = r.order_date
 )
