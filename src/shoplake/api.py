@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shoplake.config import Settings, load_settings
 from shoplake.contracts import ContractSet, load_contracts
@@ -16,6 +16,10 @@ from shoplake.pipeline import run as _run
 from shoplake.reprocess import replay_quarantine as _replay
 from shoplake.reprocess import reprocess as _reprocess
 from shoplake.watch import Watcher
+
+if TYPE_CHECKING:
+    from shoplake.dryrun import DryRunReport
+    from shoplake.onboarding import InitReport
 
 
 def settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -52,6 +56,20 @@ def reprocess(config: Settings | None = None, *, batch: str | None = None, file:
 def replay_quarantine(config: Settings | None, feed: str, *, progress: Progress | None = None) -> RunReport:
     """Check a feed's quarantined rows again: those that pass move to silver, the rest keep new reasons."""
     return _replay(config or load_settings(), feed, progress=progress)
+
+
+def dry_run(config: Settings | None = None, **overrides: Any) -> DryRunReport:
+    """How every waiting file would load (feed, rows, quarantine reasons, missing model columns); writes nothing."""
+    from shoplake.dryrun import dry_run as _dry_run
+
+    return _dry_run(config or load_settings(**overrides))
+
+
+def init(folder: Path, *, export: Path | None = None) -> InitReport:
+    """Create a project in `folder`; with `export`, overlay contracts fitted to that folder's CSV files."""
+    from shoplake.onboarding import init_project
+
+    return init_project(folder, export=export)
 
 
 def contracts(config: Settings | None = None) -> ContractSet:

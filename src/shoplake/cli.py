@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from shoplake import api
 from shoplake.config import Settings
+from shoplake.dryrun import DryRunReport
 from shoplake.errors import ConfigError, ShoplakeError
 from shoplake.landing.ledger import DUPLICATE, FAILED, LOADED, SUCCEEDED
 from shoplake.pipeline import BatchOutcome, RunReport
@@ -161,14 +162,61 @@ def run(
     archive: str = ArchiveOpt,
     engine: str = EngineOpt,
     config: Path = ConfigOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show how each file would load; write nothing."),
 ) -> None:
     """Load every waiting file now, one batch per business date: bronze, silver + quarantine, gold."""
     settings = _settings(config, landing=landing, lake=lake, archive=archive, engine=engine)
+    if dry_run:
+        print_dry_run(api.dry_run(settings))
+        return
     with progress_bar() as update:
         report = api.run(settings, progress=update)
     print_run(report)
     if report.failed:
         raise typer.Exit(1)
+
+
+def print_dry_run(report: DryRunReport) -> None:
+    """Per file: its feed, rows and what a run would do with them; exit 1 if a run would fail."""
+    table = Table(title="dry run: nothing was written")
+    for name in ("file", "feed", "read", "would load", "quarantine", "duplicates", "note"):
+        numbers = ("read", "would load", "quarantine", "duplicates")
+        table.add_column(name, justify="right" if name in numbers else "left")
+    for f in report.files:
+        note = f"rejected: {f.error}" if f.error else f.drift
+        table.add_row(f.file, f.feed, str(f.rows_read), str(f.rows_loaded), str(f.rows_quarantined),
+                      str(f.rows_duplicate), note)
+    console.print(table)
+    for f in report.files:
+        for r in f.reasons:
+            say(f"{f.file}: {'warning' if r.warning else 'quarantine'} {r.rule}: {r.rows:,} row(s), e.g. {r.example}")
+        if f.missing_model_columns:
+            say(Text.assemble((f"{f.file}:", "yellow"), f" feed {f.feed} lacks column(s) the gold models read: "
+                              + ", ".join(f.missing_model_columns)))
+    for model, feeds in report.skipped_models.items():
+        say(f"gold model {model} would be skipped: no file or silver table for {', '.join(feeds)}")
+    for rule, rows in report.fatal.items():
+        say(Text.assemble(("batch would fail:", "red"), f" fail_batch rule {rule} ({rows:,} rows)"))
+    for path in report.unrecognised:
+        say(Text.assemble(("matches no contract:", "yellow"), " ", path))
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def init(
+    folder: Path = typer.Argument(Path("."), help="The project folder (created if missing)."),
+    export: Path = typer.Option(None, "--from", help="A folder of CSV files: write contracts that fit them."),
+) -> None:
+    """Create a project: shoplake.yml, contracts/, landing/ and a README; never overwrites a file."""
+    report = api.init(folder, export=export)
+    for line in report.lines:
+        say(line)
+    for path in report.written:
+        say(f"wrote {path}")
+    dry = f" --landing {export}" if export else ""
+    say(Text.assemble("next: ", (f"cd {folder} && {_self_command()} run --dry-run{dry}", "bold")))
 
 
 @app.command()

@@ -1,0 +1,152 @@
+"""`shoplake init`: a new project folder, and with `--from` overlay contracts that fit a foreign export.
+
+Nothing is overwritten: when any file it would write exists, init stops before writing anything.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shoplake.contracts import load_contracts
+from shoplake.errors import ConfigError, ContractError
+from shoplake.layers import gold
+from shoplake.onboarding.inputs import model_inputs
+from shoplake.onboarding.overlay import FeedPlan, plan_export, render
+from shoplake.onboarding.profile import FileProfile, Unreadable, profile_file
+
+# Every setting of config.Settings with its default, commented; tests check that none is left out.
+SETTINGS_TEMPLATE = """\
+# shoplake settings. Paths are relative to this file; SHOPLAKE_<NAME> environment variables override them.
+landing: landing        # where files land: a folder or s3://bucket/prefix
+lake: lake              # where the Delta tables (and the state store of a local lake) live
+# archive: null         # where processed/ and failed/ files go (default: next to landing, named archive)
+# work_dir: null        # local scratch for a remote lake (default ./.shoplake)
+engine: duckdb          # duckdb or spark
+contracts: [contracts]  # folders of YAML contracts that override or extend the built-in pack
+# models: []            # folders of extra or replacement gold models (SQL)
+# state_url: null       # SQLAlchemy URL of the operational store (default: SQLite in the lake)
+# memory_limit: 1GB     # DuckDB engine
+# threads: null         # DuckDB engine (default: all cores)
+# spark_master: null    # Spark engine: local[N], spark://host:7077, yarn
+# spark_conf: {}        # Spark engine: extra session settings
+# batching:             # when `shoplake watch` starts a batch (a trigger file always starts one)
+#   max_files: 10
+#   max_wait_minutes: 20
+#   required: [orders, order_items, products]
+# settle_seconds: 2     # watch: a file is read once its size and mtime are unchanged this long
+# scan_seconds: 30      # watch: full listing of the landing store, the safety net under events
+# lease_seconds: 60     # a running batch's lease; renewed while its process lives
+# timezone: UTC         # the shop's IANA time zone: the day of a landed file without a date in its name
+"""
+
+README_TEMPLATE = """\
+# {name}
+
+A shoplake project.
+
+- `shoplake.yml`: settings (every one is listed there with its default).
+- `contracts/`: YAML contracts that override or extend the built-in feeds.
+- `landing/`: drop the shop's files here.
+
+Next steps:
+
+    shoplake run --dry-run   # how each landed file would load; writes nothing
+    shoplake run             # load them: lake/ gets the Delta tables, archive/ the files
+"""
+
+
+@dataclass
+class InitReport:
+    folder: Path
+    written: list[Path] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # what init --from matched, guessed or could not read
+    plans: list[FeedPlan] = field(default_factory=list)
+
+
+def init_project(folder: Path, *, export: Path | None = None) -> InitReport:
+    """Create the project in `folder` (and with `export`, its overlay contracts); ConfigError if a file
+    it would write exists already, or the export holds no readable CSV."""
+    report = InitReport(folder)
+    contracts: dict[str, str] = {}
+    settings = SETTINGS_TEMPLATE
+    if export is not None:
+        plans, lines, profiles = _plan(export)
+        report.plans, report.lines = plans, lines
+        contracts = _checked(plans)
+        settings += _export_notes(export, profiles, lines)
+    readme = README_TEMPLATE.format(name=folder.resolve().name)
+    files = {folder / "shoplake.yml": settings, folder / "README.md": readme,
+             **{folder / "contracts" / f"{feed}.yml": text for feed, text in contracts.items()}}
+    existing = [path for path in files if path.exists()]
+    if existing:
+        raise ConfigError(f"{existing[0]} exists already ({len(existing)} file(s) init would write exist); "
+                          "init never overwrites", hint="run it in an empty folder, or move those files away first")
+    for sub in ("contracts", "landing"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+        report.written.append(path)
+    return report
+
+
+def _plan(export: Path) -> tuple[list[FeedPlan], list[str], list[FileProfile]]:
+    if not export.is_dir():
+        raise ConfigError(f"export folder {export} does not exist", hint="pass the folder that holds the CSV files")
+    lines: list[str] = []
+    profiles = []
+    for path in sorted(p for p in export.rglob("*") if p.is_file()):
+        relative = path.relative_to(export).as_posix()
+        if not relative.lower().endswith(".csv"):
+            lines.append(f"{relative}: not a .csv file, left out")
+            continue
+        try:
+            profiles.append(profile_file(path, relative))
+        except Unreadable as problem:
+            lines.append(f"{problem}; left out")
+    if not profiles:
+        raise ConfigError(f"export folder {export} holds no readable CSV file", hint="; ".join(lines) or None)
+    inputs = model_inputs(gold.load_models([]))
+    plans, matched = plan_export(profiles, load_contracts(), inputs)
+    return plans, [*matched, *lines], profiles
+
+
+def _checked(plans: list[FeedPlan]) -> dict[str, str]:
+    """The rendered contracts, loaded as a project would load them; a built-in rule that no longer
+    type-checks against the export's types is left out with a comment instead of breaking the project."""
+    for _ in range(50):  # at most one retry per dropped rule
+        texts = {plan.feed: render(plan) for plan in plans}
+        with tempfile.TemporaryDirectory() as scratch:
+            for feed, text in texts.items():
+                (Path(scratch) / f"{feed}.yml").write_text(text, encoding="utf-8")
+            try:
+                load_contracts([Path(scratch)])
+                return texts
+            except ContractError as error:
+                if not _drop_rule(plans, error):
+                    raise ConfigError(f"init --from wrote a contract that does not load ({error.problem}); "
+                                      "this is a bug in init", hint="report it with the export's header") from None
+    raise ConfigError("init --from could not write contracts that load; this is a bug in init")
+
+
+def _drop_rule(plans: list[FeedPlan], error: ContractError) -> bool:
+    feed = Path(error.source).stem
+    for plan in plans:
+        if plan.feed != feed:
+            continue
+        for rule in plan.rules:
+            if f"rule {rule['name']}:" in error.problem:
+                plan.rules.remove(rule)
+                plan.todo.append(f"rule {rule['name']} of the built-in feed left out: it does not type-check "
+                                 "against the export's column types")
+                return True
+    return False
+
+
+def _export_notes(export: Path, profiles: list[FileProfile], lines: list[str]) -> str:
+    notes = [f"\n# Contracts in contracts/ were written by `shoplake init --from {export}` from a sample of each file:"]
+    notes += [f"#   {line}" for line in lines]
+    notes.append(f"# See how the export would load (nothing is written): shoplake run --dry-run --landing {export}")
+    notes.append("# A run moves the files it loads to the archive: copy the export into landing/ to keep it intact.")
+    return "\n".join(notes) + "\n"
