@@ -140,8 +140,8 @@ def test_a_lease_shorter_than_five_seconds_is_a_configuration_error(tmp_path: Pa
 
 def test_a_file_changed_after_hashing_waits_and_is_loaded_once_with_the_hash_of_its_bytes(
         workspace: Settings) -> None:
-    full = "order_id,customer_id,status,created_at\n" + "".join(
-        f"{1000 + i},{i},complete,2026-01-05 10:00:00\n" for i in range(40))
+    full = "order_id,customer_id,status,num_items,order_amount,currency,created_at,updated_at\n" + "".join(
+        f"{1000 + i},{i},complete,1,1.00,USD,2026-01-05 10:00:00,2026-01-05 10:00:00\n" for i in range(40))
     partial = full[: len(full) // 2].rsplit("\n", 1)[0] + "\n"
     landed = workspace.landing / "orders_2026_01_05.csv"
     landed.write_text(partial)

@@ -121,6 +121,24 @@ def derived_expression(contract: Contract, name: str) -> exp.Expr:
     return exp.Cast(this=node, to=exp.DataType.build(SQL_TYPES[spec.type], dialect=DIALECT))
 
 
+def key_sources(contract: Contract) -> list[str]:
+    """The file columns a feed's primary key is read from: its columns, and a derived key's inputs
+    (transitively through earlier derived columns)."""
+    sources: list[str] = []
+    pending = list(contract.primary_key)
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in contract.derived:
+            pending.extend(sorted(column_names(derived_expression(contract, name))))
+        else:
+            sources.append(name)
+    return sources
+
+
 def column_names(node: exp.Expr) -> set[str]:
     return {column.name for column in node.find_all(exp.Column)}
 

@@ -8,6 +8,7 @@ the rows are added to the batch's bronze table for its feed.
 from __future__ import annotations
 
 import csv
+import difflib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from pathlib import Path
 from sqlglot import exp
 
 from shoplake.contracts import Contract, DriftPolicy
+from shoplake.contracts.expressions import key_sources
 from shoplake.engines import Engine
 from shoplake.errors import EngineError, FileRejected, ShoplakeError
 from shoplake.layers.sql import alias, cast, col, lit, select, table
@@ -24,6 +26,7 @@ SNIFF_BYTES = 1 << 16
 # A header of thousands of columns is read whole up to this width; it stays below the engines' limit on
 # a line (2,000,000 bytes), so a header accepted here is one they can read.
 MAX_HEADER_BYTES = 1 << 20
+MAX_FOUND_SHOWN = 40  # header names listed when a needed one is missing (a wide file has thousands)
 META_COLUMNS = ("_rescued", "_source_file", "_row_number", "_batch_id", "_ingested_at")
 
 
@@ -39,6 +42,7 @@ class Layout:
     matched: dict[str, int]  # contract column -> position in the file
     extra: list[tuple[int, str]]  # (position, name in _rescued) of columns the contract does not know
     missing: list[str]  # contract columns absent from the file
+    absent_needed: str | None = None  # why the file lacks a column its rows need (rejected once it parses)
 
     @property
     def drifted(self) -> bool:
@@ -109,11 +113,33 @@ def sniff(path: Path, contract: Contract) -> Layout:
             f"(expected {expected})",
         )
     missing = [c.name for c in contract.columns if c.name not in matched]
-    layout = Layout(targets=targets, matched=matched, extra=extra, missing=missing)
+    layout = Layout(targets=targets, matched=matched, extra=extra, missing=missing,
+                    absent_needed=_absent_needed(contract, missing, header))
     if layout.drifted and contract.schema_drift is DriftPolicy.FAIL:
         raise FileRejected(str(path), f"schema drift ({layout.describe()}) and feed {contract.feed} has "
                            "schema_drift: fail")
     return layout
+
+
+def _absent_needed(contract: Contract, missing: list[str], header: list[str]) -> str | None:
+    """Why a file lacks a column its rows cannot do without (a required or key column, or one a derived
+    key is made of), or None: such a file is rejected whole, naming the header, where otherwise every row
+    would be quarantined as `required but empty` for a misspelt `source:`. A missing optional column
+    follows schema_drift."""
+    needed = {c.name for c in contract.columns if c.required} | set(key_sources(contract))
+    absent = [contract.column(name).header for name in missing if name in needed]
+    if not absent:
+        return None
+    shown_found = ", ".join(n if len(n) <= 60 else n[:57] + "..." for n in header[:MAX_FOUND_SHOWN]) + (
+        f", ... ({len(header) - MAX_FOUND_SHOWN:,} more)" if len(header) > MAX_FOUND_SHOWN else "")
+    names = ", ".join(f"`{name}`" for name in absent)
+    lowered = {name.lower(): name for name in header}
+    guesses = [f"`{lowered[g]}`" for name in absent
+               for g in difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.75)]
+    them = "them" if len(absent) > 1 else "it"
+    return (f"header{'s' if len(absent) > 1 else ''} {names} missing (found: {shown_found}); feed {contract.feed} "
+            f"needs {them} (required or part of the primary key): fix the file's header, or the contract's "
+            "`source:` for that column" + (f" (did you mean {', '.join(guesses)}?)" if guesses else ""))
 
 
 def load_file(
@@ -133,6 +159,8 @@ def load_file(
         rows = engine.load_csv(str(path), staged, layout.targets)
     except EngineError as error:
         raise FileRejected(str(path), f"cannot be parsed as CSV: {error.message}") from None
+    if layout.absent_needed:  # after the parse, so a file that is not CSV says that first
+        raise FileRejected(str(path), layout.absent_needed)
     projection: list[exp.Expr] = [
         alias(col(c.name) if c.name in layout.matched else cast(exp.null(), "VARCHAR"), c.name)
         for c in contract.columns

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from shoplake.contracts import Column, ColumnType, Contract, LoadMode, Severity
-from shoplake.contracts.expressions import column_names, derived_expression, parse_boolean
+from shoplake.contracts.expressions import column_names, derived_expression, key_sources, parse_boolean
 from shoplake.contracts.model import SQL_TYPES
 from shoplake.layers.bronze import META_COLUMNS, bronze_table
 from shoplake.layers.sql import alias, and_all, cast, col, concat, failures_list, func, lit, select, table
@@ -66,7 +66,7 @@ def plan_checks(
     # their key text, so only rows whose key hash repeats are grouped on every column; the rest pass.
     # A hash collision only sends a few more rows down the exact path, so the result stays exact.
     bronze = table(bronze_table(feed))
-    key_hash = exp.func("hash", *[col(k) for k in _key_sources(contract)], col("_source_file"))
+    key_hash = exp.func("hash", *[col(k) for k in key_sources(contract)], col("_source_file"))
     repeated = select(alias(key_hash, "_key_hash")).from_(bronze.copy()).group_by(key_hash.copy()).having(
         exp.GT(this=exp.Count(this=exp.Star()), expression=lit(1)))
     bronze_b = exp.alias_(
@@ -180,24 +180,6 @@ def _derived(contract: Contract) -> exp.Select:
         level.append(alias(node, name))
         in_level.add(name)
     return select("*", *level).from_(source)
-
-
-def _key_sources(contract: Contract) -> list[str]:
-    """The file columns the primary key is read from (a derived key's inputs, transitively), for the
-    hash that finds candidate copies: copies share all their text, so any subset of columns finds them."""
-    sources: list[str] = []
-    pending = list(contract.primary_key)
-    seen: set[str] = set()
-    while pending:
-        name = pending.pop(0)
-        if name in seen:
-            continue
-        seen.add(name)
-        if name in contract.derived:
-            pending.extend(sorted(column_names(derived_expression(contract, name))))
-        else:
-            sources.append(name)
-    return sources or list(contract.column_names)
 
 
 def _normalise(contract: Contract, column: Column) -> exp.Expr:
