@@ -38,7 +38,7 @@ from shoplake.engines import Engine, WriteJob, open_engine
 from shoplake.errors import BatchFailed, ConfigError, FileRejected, LakeStateMismatch, LeaseLost, ShoplakeError
 from shoplake.faults import crash_point
 from shoplake.landing import ledger as L
-from shoplake.landing.archive import FAILED, PROCESSED, archive_target, finish_move
+from shoplake.landing.archive import FAILED_FOLDER, PROCESSED_FOLDER, archive_target, finish_move
 from shoplake.landing.files import classify, in_progress, landed_file
 from shoplake.landing.storage import Entry, LocalStore, open_store
 from shoplake.landing.triggers import read_trigger
@@ -359,7 +359,7 @@ class Session:
     def _archive_duplicate(self, relative: str, where: str, feed: str | None, business_date: date, size: int,
                            digest: str, earlier: str) -> None:
         self.prove_lease()
-        target = archive_target(self.archive, FAILED, business_date, relative, None)
+        target = archive_target(self.archive, FAILED_FOLDER, business_date, relative, None)
         error = f"duplicate: same content (sha256 {digest[:12]}…) as {earlier}"
         self.ledger.record_file(path=where, relative=relative, archived_path=self.archive.describe(target),
                                 archive_key=target, size=size, sha256=digest, feed=feed,
@@ -648,8 +648,8 @@ class _Batch:
         for w in self.waiting:
             f = self.by_relative.get(w.relative)
             failed = status == L.FAILED or (f is not None and f.status == L.FAILED)
-            target = archive_target(s.archive, FAILED if failed else PROCESSED, w.business_date, w.relative,
-                                    self.batch_id, taken)
+            target = archive_target(s.archive, FAILED_FOLDER if failed else PROCESSED_FOLDER, w.business_date,
+                                    w.relative, self.batch_id, taken)
             values: dict[str, Any] = dict(status=L.ARCHIVING, outcome=L.FAILED if failed else L.LOADED,
                                           archive_key=target, archived_path=s.archive.describe(target))
             if f is not None:

@@ -23,7 +23,7 @@ from shoplake.landing import ledger as L
 from shoplake.notify import Notifiers
 from shoplake.pipeline import Progress, RunReport, Session
 
-SUPERSEDED = "reprocessed"  # ledger status of a file row whose file was sent through again
+SUPERSEDED = L.REPROCESSED  # ledger status of a file row whose file was sent through again
 
 
 def reprocess(settings: Settings, *, batch: str | None = None, file: str | None = None, failed: bool = False,

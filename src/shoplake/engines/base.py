@@ -16,14 +16,14 @@ from sqlglot import exp
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What an engine can do, as data, so callers ask instead of guessing."""
+    """What an engine is, as data, so callers ask instead of guessing: its name (the `engine` setting's
+    value, recorded with each batch) and the sqlglot dialect its SQL is rendered in.
+
+    Only what a caller reads is declared: a flag nothing decides on would be a promise nobody checks.
+    """
 
     name: str
     dialect: str  # sqlglot dialect the engine speaks
-    delta_merge: bool = True
-    spills_to_disk: bool = True
-    distributed: bool = False
-    notes: tuple[str, ...] = ()
 
 
 # Columns of SCD2 silver tables, and the prefix of the merge-key columns a staged SCD2 change carries.

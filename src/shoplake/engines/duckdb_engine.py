@@ -34,10 +34,6 @@ from shoplake.faults import crash_point
 CAPABILITIES = Capabilities(
     name="duckdb",
     dialect="duckdb",
-    delta_merge=True,
-    spills_to_disk=True,
-    distributed=False,
-    notes=("single machine; spills to the lake's _tmp folder beyond memory_limit",),
 )
 
 _BATCH_ROWS = 122_880  # DuckDB's row-group size: whole groups stream to delta-rs without re-chunking

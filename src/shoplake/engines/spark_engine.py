@@ -40,10 +40,6 @@ from shoplake.faults import crash_point
 CAPABILITIES = Capabilities(
     name="spark",
     dialect="spark",
-    delta_merge=True,
-    spills_to_disk=True,
-    distributed=True,
-    notes=("local[N] or a cluster master; Delta Lake through delta-spark",),
 )
 
 DELTA_JAR = "io.delta:delta-spark_{spark}_2.13:4.4.0"  # the Maven artifact for this pyspark's major.minor

@@ -16,8 +16,9 @@ from datetime import date
 
 from shoplake.landing.storage import Store
 
-PROCESSED = "processed"
-FAILED = "failed"
+# The archive's two folders (not file statuses, which are ledger.LOADED and ledger.FAILED).
+PROCESSED_FOLDER = "processed"
+FAILED_FOLDER = "failed"
 
 
 def archive_target(archive: Store, outcome: str, business_date: date, relative: str, batch_id: str | None,

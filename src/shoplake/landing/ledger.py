@@ -104,17 +104,21 @@ table_state = sa.Table(
 # Columns added after a table was first created: added to an older state store when it is opened.
 _ADDED_COLUMNS = {"locks": [locks.c.fence]}
 
+# Every status a row can hold, defined once here; code compares statuses with these names, never literals.
 WAITING = "waiting"
 QUEUED = "queued"
 ARCHIVING = "archiving"
 LOADED = "loaded"
-FAILED = "failed"
+FAILED = "failed"  # a file or a batch that failed (not the archive's failed/ folder: archive.FAILED_FOLDER)
 DUPLICATE = "duplicate"
+REPROCESSED = "reprocessed"  # a file row whose file was sent through again (a new row follows it)
+FILE_STATUSES = (WAITING, QUEUED, ARCHIVING, LOADED, FAILED, DUPLICATE, REPROCESSED)
 
 RUNNING = "running"
 COMMITTED = "committed"
 SUCCEEDED = "succeeded"
 ROLLED_BACK = "rolled_back"
+BATCH_STATUSES = (RUNNING, COMMITTED, SUCCEEDED, FAILED, ROLLED_BACK)
 
 
 def now() -> datetime:
@@ -241,11 +245,6 @@ class Ledger:
                 batch_id=batch_id, business_date=business_date, engine=engine, status=RUNNING, kind=kind,
                 replaces=replaces, owner=owner, files=n_files, rows_read=0, rows_loaded=0, rows_quarantined=0,
                 started_at=now()))
-
-    def finish_batch(self, batch_id: str, status: str, *, error: str | None = None, **counts: int) -> None:
-        with self._tx() as conn:
-            conn.execute(batches.update().where(batches.c.batch_id == batch_id).values(
-                status=status, error=error, finished_at=now(), **counts))
 
     def record_rules(self, batch_id: str, feed: str, failures: dict[str, int], severities: dict[str, str]) -> None:
         if not failures:
