@@ -106,8 +106,17 @@ def test_a_dry_run_writes_nothing_even_beside_an_existing_lake(tmp_path: Path, m
     for path in EXPORTS["thelook_sample"].glob("*.csv"):
         shutil.copy(path, landing / path.name)
         os.utime(landing / path.name, ns=(1, 1))
+    # And one file of new content, which checks against the silver tables the run wrote.
+    lines = (landing / "orders.csv").read_text(encoding="utf-8").splitlines()
+    (landing / "orders_2025_10_01.csv").write_text("\n".join([lines[0], lines[1]]) + "\n", encoding="utf-8")
     before = listing(lake, landing, archive)
     result = runner.invoke(app, ["run", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert listing(lake, landing, archive) == before
     assert len([p for p in before if "/archive/" in p and p.endswith(".csv")]) == 5
+    report = api.dry_run(load_settings(project / "shoplake.yml"))
+    again = {f.file: f for f in report.files}
+    assert str(again["users.csv"].duplicate_of).endswith("landing/users.csv")  # a run skips content it loaded
+    assert again["users.csv"].rows_read == 0 and "duplicate of" in result.output
+    fresh = again["orders_2025_10_01.csv"]
+    assert (fresh.duplicate_of, fresh.rows_read, fresh.rows_loaded, fresh.reasons) == (None, 1, 1, [])

@@ -111,6 +111,18 @@ def test_init_from_matches_an_email_column_by_content_and_reports_an_unreadable_
     assert "matched by content" in contract_text(tmp_path / "shop", "customers")
 
 
+def test_init_from_matches_a_feed_by_its_folder_and_keeps_the_folder_in_the_patterns(tmp_path: Path) -> None:
+    folder = tmp_path / "export" / "raw-data" / "order-items"
+    folder.mkdir(parents=True)
+    (folder / "part-0000.csv").write_text("order_item_id,order_id,product_id,status,sale_price,created_at\n"
+                                          "1,10,100,placed,9.99,2026-01-05 10:00:00\n", encoding="utf-8")
+    result = runner.invoke(app, ["init", str(tmp_path / "shop"), "--from", str(tmp_path / "export")])
+    assert result.exit_code == 0, result.output
+    assert "raw-data/order-items/part-0000.csv -> feed order_items" in result.output
+    contract = yaml.safe_load(contract_text(tmp_path / "shop", "order_items"))
+    assert contract["files"] == ["raw-data/order-items/*.csv"]
+
+
 def test_init_from_a_folder_without_csv_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "export").mkdir()
     (tmp_path / "export" / "notes.txt").write_text("hello", encoding="utf-8")

@@ -183,9 +183,8 @@ def print_dry_run(report: DryRunReport) -> None:
         numbers = ("read", "would load", "quarantine", "duplicates")
         table.add_column(name, justify="right" if name in numbers else "left")
     for f in report.files:
-        note = f"rejected: {f.error}" if f.error else f.drift
         table.add_row(f.file, f.feed, str(f.rows_read), str(f.rows_loaded), str(f.rows_quarantined),
-                      str(f.rows_duplicate), note)
+                      str(f.rows_duplicate), f.note)
     console.print(table)
     for f in report.files:
         for r in f.reasons:

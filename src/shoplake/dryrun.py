@@ -10,17 +10,21 @@ child file finds its parents whatever their business dates (a real run loads one
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlglot import exp
 
 from shoplake.config import Settings
 from shoplake.contracts import ContractSet, DriftPolicy, load_contracts
 from shoplake.engines import Engine, open_engine
 from shoplake.errors import ConfigError, FileRejected
-from shoplake.landing.files import classify, in_progress
+from shoplake.landing import ledger
+from shoplake.landing.files import classify, has_rows, in_progress, sha256
 from shoplake.landing.storage import Entry, LocalStore, Store, open_store
 from shoplake.layers import bronze, gold, silver
 from shoplake.layers.checks import checked_table
@@ -49,7 +53,16 @@ class FilePlan:
     reasons: list[Reason] = field(default_factory=list)
     drift: str = ""  # unexpected or missing columns
     error: str | None = None  # the whole file would be rejected
+    duplicate_of: str | None = None  # a file of the same content was loaded before: a run skips this one
     missing_model_columns: list[str] = field(default_factory=list)  # "column (model, ...)" its feed lacks
+
+    @property
+    def note(self) -> str:
+        if self.error:
+            return f"rejected: {self.error}"
+        if self.duplicate_of:
+            return f"duplicate of {self.duplicate_of}: a run skips it"
+        return self.drift
 
 
 @dataclass
@@ -108,6 +121,8 @@ def _check(engine: Engine, landing: Store, entries: list[Entry], contracts: Cont
     loaded: dict[str, list[exp.Select]] = {}
     drifted: dict[str, list[str]] = {}
     plans: dict[str, FilePlan] = {}
+    seen: dict[str, str] = {}  # sha256 -> the first file of this content in landing
+    loaded_before = _ledger_lookup(settings)
     for entry in entries:
         if in_progress(entry.relative):
             continue
@@ -123,6 +138,12 @@ def _check(engine: Engine, landing: Store, entries: list[Entry], contracts: Cont
         report.files.append(plan)
         try:
             path = landing.local_copy(entry.relative, cache)
+            if has_rows(path):
+                digest = sha256(path)
+                plan.duplicate_of = seen.get(digest) or loaded_before(digest, entry.relative)
+                seen.setdefault(digest, landing.describe(entry.relative))
+                if plan.duplicate_of:
+                    continue
             layout = bronze.sniff(path, contract)
             staged = f"csv__{feed}__{len(loaded.get(feed, []))}"
             plan.rows_read, rows = bronze.load_file(engine, contract, path, layout, source_file=entry.relative,
@@ -153,6 +174,31 @@ def _check(engine: Engine, landing: Store, entries: list[Entry], contracts: Cont
         for name, rule, failing, example, warning in _reasons(engine, feed):
             plans[name].reasons.append(Reason(rule, failing, example, warning))
     return in_silver
+
+
+def _ledger_lookup(settings: Settings) -> Callable[[str, str], str | None]:
+    """Which earlier file (if any) had this content, read from the state store without creating it or
+    writing to it; a lake without a state store has loaded nothing."""
+    url = make_url(settings.state_db_url)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or not Path(url.database).is_file():
+            return lambda digest, relative: None
+        url = url.set(database=f"file:{Path(url.database).resolve()}?mode=ro", query={"uri": "true"})
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)  # no connection outlives a lookup
+    if not sa.inspect(engine).has_table(ledger.files.name):
+        return lambda digest, relative: None
+    files = ledger.files.c
+    on_its_way = (ledger.LOADED, ledger.ARCHIVING, ledger.QUEUED)
+
+    def lookup(digest: str, relative: str) -> str | None:
+        # As Session.scan decides: loaded or on its way, or waiting under another name (this file itself
+        # may be waiting already, noted by an earlier scan).
+        earlier = sa.or_(files.status.in_(on_its_way), sa.and_(files.status == ledger.WAITING,
+                                                                files.relative != relative))
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(files.path).where(files.sha256 == digest, earlier).limit(1)).first()
+        return None if row is None else str(row[0])
+    return lookup
 
 
 def _reasons(engine: Engine, feed: str) -> list[tuple[str, str, int, str, bool]]:

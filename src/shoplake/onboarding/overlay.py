@@ -45,6 +45,7 @@ class FeedPlan:
     notes: list[str] = field(default_factory=list)  # comment lines above the contract
     todo: list[str] = field(default_factory=list)  # comment lines for what could not be matched
     extra: dict[str, Any] = field(default_factory=dict)  # grain, schema_drift, freshness
+    by_folder: bool = False  # matched by the name of the folder its files are in (raw-data/order-items/)
 
     @property
     def null_values(self) -> list[str]:
@@ -59,7 +60,9 @@ class FeedPlan:
             folder, _, name = f.relative.rpartition("/")
             base = name[: -len(".csv")] if name.lower().endswith(".csv") else name
             plain = base.rstrip("0123456789_-") or base
-            for pattern in (f"{plain}*.csv", f"{plain}/*.csv"):
+            # A feed's own folder holds its files whatever their names; elsewhere the name tells the feed.
+            shapes = ["*.csv"] if self.by_folder and folder else [f"{plain}*.csv", f"{plain}/*.csv"]
+            for pattern in shapes:
                 full = f"{folder}/{pattern}" if folder else pattern
                 if full not in out:
                     out.append(full)
@@ -307,8 +310,12 @@ def plan_export(files: list[FileProfile], builtin: ContractSet,
     feeds = sorted(builtin.contracts)
     candidates: dict[str, list[FeedMatch]] = {}
     unmatched: list[FileProfile] = []
+    by_folder: set[str] = set()
     for file in files:
+        folder = file.relative.rpartition("/")[0].rpartition("/")[2]  # raw-data/order-items/part-0000.csv
         feed = feed_by_name(file.stem, feeds)
+        if feed is None and folder and (feed := feed_by_name(normalise(folder), feeds)):
+            by_folder.add(file.relative)
         found = match_columns(builtin[feed], file) if feed else match_by_header(list(builtin), file)
         if found is not None and found.key_matched:
             candidates.setdefault(found.contract.feed, []).append(found)
@@ -335,6 +342,7 @@ def plan_export(files: list[FileProfile], builtin: ContractSet,
     for feed, match in chosen.items():
         same = [m.file for m in candidates[feed] if m.file.stem == match.file.stem]
         plans.append(plan_feed(builtin[feed], match, same, builtin, inputs, export_feeds))
+        plans[-1].by_folder = match.file.relative in by_folder
         report.append(f"{', '.join(f.relative for f in same)} -> feed {feed}: {len(match.columns)} of "
                       f"{len(builtin[feed].columns)} built-in column(s) matched")
     for name, group in new_names.items():
