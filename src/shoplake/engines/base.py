@@ -17,9 +17,10 @@ from sqlglot import exp
 @dataclass(frozen=True)
 class Capabilities:
     """What an engine is, as data, so callers ask instead of guessing: its name (the `engine` setting's
-    value, recorded with each batch) and the sqlglot dialect its SQL is rendered in.
+    value) and the sqlglot dialect its SQL is rendered in.
 
-    Only what a caller reads is declared: a flag nothing decides on would be a promise nobody checks.
+    No flag is declared that nothing decides on (it would be a promise nobody checks): a capability is
+    added together with the caller whose decision depends on it.
     """
 
     name: str
