@@ -123,6 +123,23 @@ def test_init_from_matches_a_feed_by_its_folder_and_keeps_the_folder_in_the_patt
     assert contract["files"] == ["raw-data/order-items/*.csv"]
 
 
+def test_init_from_keeps_built_in_derived_columns_and_drops_references_to_feeds_not_exported(tmp_path: Path
+                                                                                          ) -> None:
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "shipments_2026_01_05.csv").write_text(
+        "tracking_number,order_id,carrier,status,promised_at,delivered_at,event_at\n"
+        "1Z1,10,ups,delivered,2026-01-06 00:00:00,2026-01-07 09:00:00,2026-01-07 09:00:00\n", encoding="utf-8")
+    assert runner.invoke(app, ["init", str(tmp_path / "shop"), "--from", str(export)]).exit_code == 0
+    text = contract_text(tmp_path / "shop", "shipping")
+    contract = yaml.safe_load(text)
+    assert contract["files"] == ["shipments*.csv", "shipments/*.csv"]
+    assert "delay_days" in contract["derived"]  # it reads promised_at and delivered_at, both exported
+    assert "references" not in contract["columns"]["order_id"]
+    assert "references orders.order_id dropped: the export has no orders file" in text
+    assert "rule delivered_after_shipped of the built-in feed left out: it reads shipped_at" in text
+
+
 def test_init_from_a_folder_without_csv_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "export").mkdir()
     (tmp_path / "export" / "notes.txt").write_text("hello", encoding="utf-8")

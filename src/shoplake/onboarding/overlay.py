@@ -40,7 +40,7 @@ class FeedPlan:
     load: dict[str, Any]
     columns: list[PlannedColumn] = field(default_factory=list)
     rules: list[dict[str, Any]] = field(default_factory=list)
-    derived: dict[str, str] = field(default_factory=dict)
+    derived: dict[str, str | dict[str, str]] = field(default_factory=dict)  # name -> expression (and type)
     derived_comments: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # comment lines above the contract
     todo: list[str] = field(default_factory=list)  # comment lines for what could not be matched
@@ -222,15 +222,14 @@ def _carry_logic(contract: Contract, plan: FeedPlan) -> None:
     plan.load = load
     known = present | set(plan.derived)
     for name, spec in contract.derived.items():
-        text = spec if isinstance(spec, str) else spec.expr  # type: ignore[attr-defined, unused-ignore]
         if name in present:
             plan.todo.append(f"derived {name} of the built-in feed left out: the file has a column {name} itself")
             continue
-        missing = sorted(column_names(parse_expression(text)) - known)
+        missing = sorted(column_names(parse_expression(spec.expr)) - known)
         if missing:
             plan.todo.append(f"derived {name} of the built-in feed left out: it reads {', '.join(missing)}")
             continue
-        plan.derived[name] = text
+        plan.derived[name] = {"expr": spec.expr, "type": spec.type.value} if spec.type else spec.expr
         known.add(name)
     for rule in contract.rules:
         missing = sorted(column_names(parse_boolean(rule.expr)) - known)
