@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -11,7 +12,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, DeltaProtocolError, TableNotFoundError
 from sqlglot import exp
 
 from shoplake.engines.base import (
@@ -36,6 +37,10 @@ CAPABILITIES = Capabilities(
     dialect="duckdb",
 )
 
+# Reader features that leave a snapshot's rows equal to its files' rows (they concern the log, or are
+# plain Parquet types); a table with any other is read through delta-rs (see attach_delta).
+_PLAIN_READER_FEATURES = frozenset({"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"})
+_SNAPSHOTS = "_delta_snapshots"  # DuckDB schema of the delta-rs reads of such tables
 _BATCH_ROWS = 122_880  # DuckDB's row-group size: whole groups stream to delta-rs without re-chunking
 
 
@@ -145,12 +150,24 @@ class DuckDBEngine:
 
     # -- Delta tables ------------------------------------------------------------------------------
     def attach_delta(self, path: str, schema: str, name: str, where: exp.Expr | None = None) -> bool:
+        """Expose the table's current snapshot as the view schema.name, as the Delta log defines it.
+
+        A plain table (shoplake's own) is read by DuckDB's Parquet reader over the snapshot's files. A
+        table whose rows are not simply its files' rows (deletion vectors, column mapping: a lake
+        continued by delta-spark or Databricks) is read through delta-rs, which applies them; the
+        snapshot is copied into DuckDB once per version, since its stream can be read only once.
+        """
         table = _open(path)
         self._run(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
         view = f"{_ident(schema)}.{_ident(name)}"
         if table is None:
             self._run(f"DROP VIEW IF EXISTS {view}")
             return False
+        condition = f" WHERE {where.sql(dialect='duckdb')}" if where is not None else ""
+        if features := _log_features(table):
+            source = self._snapshot_copy(path, table, features)
+            self._run(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}{condition}")
+            return True
         # DuckDB's own Parquet reader on the snapshot's files: parallel, with projection and filter
         # pushdown, and union_by_name for files written before a column was added.
         files = table.file_uris()
@@ -167,9 +184,37 @@ class DuckDBEngine:
             empty = f"_delta_{next(self._registered)}"
             self._con.register(empty, pa.schema(table.schema().to_arrow()).empty_table())
             source = _ident(empty)
-        condition = f" WHERE {where.sql(dialect='duckdb')}" if where is not None else ""
         self._run(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}{condition}")
         return True
+
+    def _snapshot_copy(self, path: str, table: DeltaTable, features: list[str]) -> str:
+        """The table's snapshot read by delta-rs into a DuckDB table (reused while the version stands);
+        a table delta-rs cannot read is refused, never read file by file."""
+        key = "t_" + hashlib.sha256(path.encode()).hexdigest()[:16]
+        copy = f"{key}_v{table.version()}"
+        self._run(f"CREATE SCHEMA IF NOT EXISTS {_ident(_SNAPSHOTS)}")
+        copies = [r[0] for r in self._con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND starts_with(table_name, ?)",
+            [_SNAPSHOTS, key + "_v"]).fetchall()]
+        target = f"{_ident(_SNAPSHOTS)}.{_ident(copy)}"
+        if copy not in copies:
+            try:
+                stream = pa.RecordBatchReader.from_stream(table.scan())
+            except Exception as error:  # a reader feature this deltalake does not know
+                raise EngineError(
+                    f"cannot read the Delta table {path}: it uses {', '.join(features)}, and deltalake "
+                    f"refuses it ({_short_error(error)})",
+                    hint="upgrade deltalake, or read this lake with the Spark engine (--engine spark)") from None
+            staged = f"_delta_{next(self._registered)}"
+            self._con.register(staged, stream)
+            try:
+                self._run(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {_ident(staged)}")
+            finally:
+                self._con.unregister(staged)
+        for old in copies:  # earlier versions of this table: nothing reads them once re-attached
+            if old != copy:
+                self._run(f"DROP TABLE IF EXISTS {_ident(_SNAPSHOTS)}.{_ident(old)}")
+        return target
 
     def write(self, jobs: list[WriteJob], *, tag: str | None = None,
               on_written: Callable[[WriteJob], None] | None = None) -> list[WriteResult]:
@@ -380,11 +425,36 @@ class _Rows:
             yield batch
 
 
+def _log_features(table: DeltaTable) -> list[str]:
+    """The table's reader features that make its rows differ from its Parquet files' rows: deletion
+    vectors (rows deleted by a mask beside the file), column mapping (physical column names), and any
+    feature not known here (never guessed to be harmless)."""
+    protocol = table.protocol()
+    features = set(protocol.reader_features or [])
+    if table.metadata().configuration.get("delta.columnMapping.mode", "none") != "none":
+        features.add("columnMapping")  # reader version 2 has column mapping without a features list
+    features -= _PLAIN_READER_FEATURES
+    if features == {"deletionVectors"} and _no_deletion_vectors(table):
+        return []  # enabled, but no file has deleted rows (none yet, or purged): the files are the rows
+    return sorted(features)
+
+
+def _no_deletion_vectors(table: DeltaTable) -> bool:
+    """Whether no file of the snapshot has deleted rows (delta-rs lists only files that have some)."""
+    return int(pa.RecordBatchReader.from_stream(table.deletion_vectors()).read_all().num_rows) == 0
+
+
 def _open(path: str) -> DeltaTable | None:
     try:
         return DeltaTable(path)
     except TableNotFoundError:
         return None
+    except DeltaError as error:
+        # A table whose protocol needs what this deltalake lacks: refused by name, not read partly.
+        if not isinstance(error, DeltaProtocolError) and "not supported" not in str(error):
+            raise
+        raise EngineError(f"cannot read the Delta table {path}: {_short_error(error)}",
+                          hint="upgrade deltalake, or read this lake with the Spark engine (--engine spark)") from None
 
 
 def _check_fence(table: DeltaTable, fence: int) -> None:
