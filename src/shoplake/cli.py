@@ -33,7 +33,7 @@ from shoplake.config import Settings
 from shoplake.dryrun import DryRunReport
 from shoplake.errors import ConfigError, ShoplakeError
 from shoplake.landing.ledger import DUPLICATE, FAILED, LOADED, SUCCEEDED
-from shoplake.pipeline import BatchOutcome, RunReport
+from shoplake.pipeline import BatchOutcome, FileOutcome, RunReport
 from shoplake.tables import Page, parse_table_ref, quarantine_rows, query_table, show_table, top_reasons
 
 app = typer.Typer(help="shoplake: an online shop's file drops in, validated Delta tables and KPIs out.",
@@ -475,10 +475,22 @@ def print_run(report: RunReport) -> None:
     for batch in report.batches:
         if batch.status != SUCCEEDED:
             say(Text.assemble((f"batch {batch.batch_id} failed:", "red"), " ", batch.error or ""))
+    for f in (f for batch in report.batches for f in batch.files if f.too_quarantined):
+        say(Text.assemble(("too many rows quarantined:", "red"), " ", _quarantine_note(f)))
     for path in report.unrecognised:
         say(Text.assemble(("left in landing (matches no contract):", "yellow"), " ", path))
     if report.gold:
         say("gold: " + ", ".join(f"{name} ({rows} rows)" for name, rows in report.gold.items()))
+    if report.gold_skipped:
+        say(Text.assemble(("gold skipped:", "yellow"), " ",
+                          "; ".join(f"{name} ({why})" for name, why in report.gold_skipped.items())))
+
+
+def _quarantine_note(f: FileOutcome) -> str:
+    return (f"{f.file}: {f.rows_quarantined:,} of {f.rows_read:,} rows ({f.rows_quarantined / f.rows_read:.0%}) "
+            f"went to quarantine, above max_quarantine_rate {f.max_quarantine_rate:g} of feed {f.feed} (each row's "
+            f"reasons are in the lake's quarantine/{f.feed}); fix the export or the contract (then `shoplake "
+            f"quarantine replay {f.feed}`), or raise max_quarantine_rate in its contract")
 
 
 def print_feeds(report: RunReport) -> None:

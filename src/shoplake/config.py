@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,8 @@ from shoplake.landing.storage import child_of, parent_of
 CONFIG_FILE = "shoplake.yml"
 ENV_PREFIX = "SHOPLAKE_"
 MIN_LEASE_SECONDS = 5.0
+# What DuckDB's memory_limit accepts: an amount in 1000^i or 1024^i units, or a share of the machine's memory.
+_MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*(%|B|[KMGT]i?B)\s*", re.IGNORECASE)
 
 
 class Batching(BaseModel):
@@ -61,6 +64,21 @@ class Settings(BaseModel):
         # A shorter lease expires between heartbeats of a busy process (a long Delta commit, a GC pause).
         if not value >= MIN_LEASE_SECONDS:
             raise ValueError(f"must be at least {MIN_LEASE_SECONDS:g} seconds")
+        return value
+
+    @field_validator("memory_limit", mode="after")
+    @classmethod
+    def _memory_amount(cls, value: str) -> str:
+        # Checked here, not when the engine starts: a bad setting must stop the run before it touches the lake.
+        if not _MEMORY.fullmatch(value):
+            raise ValueError(f"{value!r} is not an amount of memory; write it like 1GB, 512MiB or 80%")
+        return value
+
+    @field_validator("threads", mode="after")
+    @classmethod
+    def _some_threads(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("must be at least 1 (leave it out to use every core)")
         return value
 
     @field_validator("timezone", mode="after")

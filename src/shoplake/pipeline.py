@@ -62,6 +62,13 @@ class FileOutcome:
     rows_duplicate: int = 0
     error: str | None = None
     archived_to: str | None = None
+    max_quarantine_rate: float | None = None  # its feed's limit; None: not judged (a replay, a failed file)
+
+    @property
+    def too_quarantined(self) -> bool:
+        """More of its rows quarantined than its contract's max_quarantine_rate allows: the run fails (exit 1)."""
+        limit = self.max_quarantine_rate
+        return limit is not None and self.rows_read > 0 and self.rows_quarantined / self.rows_read > limit
 
 
 @dataclass
@@ -84,6 +91,7 @@ class RunReport:
     refused: list[str] = field(default_factory=list)  # entries of landing not read (links, pipes, ...)
     recovered: list[str] = field(default_factory=list)  # what was finished or rolled back first
     gold: dict[str, int] = field(default_factory=dict)
+    gold_skipped: dict[str, str] = field(default_factory=dict)  # model -> why it was not built
     lake: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage, summed over batches
 
@@ -98,7 +106,7 @@ class RunReport:
     @property
     def failed(self) -> bool:
         return any(b.status != L.SUCCEEDED for b in self.batches) or any(
-            f.status == L.FAILED for b in self.batches for f in b.files)
+            f.status == L.FAILED or f.too_quarantined for b in self.batches for f in b.files)
 
 
 def run(settings: Settings, progress: Progress | None = None, notifiers: Notifiers | None = None) -> RunReport:
@@ -137,20 +145,27 @@ class Session:
                  progress: Progress | None = None) -> None:
         self.settings = settings
         self.contracts: ContractSet = load_contracts(settings.contracts)
-        self.models = gold.load_models(settings.models)
+        self.models = gold.load_models(settings.models, contracts=self.contracts)
         self.landing = open_store(settings.landing)
         if isinstance(self.landing, LocalStore) and not self.landing.root.is_dir():
             raise ConfigError(f"landing folder {self.landing.root} does not exist",
                               hint="create it or set landing in shoplake.yml")
         self.archive = open_store(settings.archive_dir)
         self.lake = settings.tables_root
-        settings.scratch.mkdir(parents=True, exist_ok=True)
-        self.cache = settings.scratch / "_landing_cache"
-        self.ledger = L.Ledger(settings.state_db_url)
+        self._engine: Engine | None = None
+        # The engine starts before the state store opens or a file is touched: one that cannot start (not
+        # installed, no Java, a setting it refuses) stops with a ConfigError and every file still waiting.
+        engine = self.engine
+        try:
+            settings.scratch.mkdir(parents=True, exist_ok=True)
+            self.cache = settings.scratch / "_landing_cache"
+            self.ledger = L.Ledger(settings.state_db_url)
+        except BaseException:
+            engine.close()
+            raise
         self.notifiers = notifiers or Notifiers()
         self.progress = progress
         self.report = RunReport(lake=self.lake)
-        self._engine: Engine | None = None
         self._heartbeat: threading.Thread | None = None
         self._stop = threading.Event()
         self.lock_lost = threading.Event()
@@ -162,6 +177,7 @@ class Session:
         try:
             self.ledger.acquire_lock(LOCK, self.holder, self.settings.lease_seconds, dead=_dead)
         except BaseException:
+            self.engine.close()
             self.ledger.close()
             raise
         self._heartbeat = threading.Thread(target=self._renew, name="shoplake-lease", daemon=True)
@@ -260,6 +276,7 @@ class Session:
         self.prove_lease()
         self._restore_tables(batch_id)
         self._record_tables(self.ledger.table_versions(batch_id), batch_id)
+        self.ledger.forget_rules(batch_id)
         for row in self.ledger.batch_files(batch_id):
             if row["status"] in (L.QUEUED, L.ARCHIVING):
                 self.ledger.update_file(row["file_id"], status=L.WAITING, batch_id=None, outcome=None,
@@ -276,7 +293,6 @@ class Session:
         self.ledger.record_table_states({p: self.engine.table_version(p) for p in paths}, batch_id)
 
     def verify_tables(self) -> None:
-        self.ledger.forget_rules(batch_id)
         """Refuse a lake whose tables the state store cannot account for, before anything is written.
 
         A lost (deleted or emptied) state store would load every file again on top of the tables; a table
@@ -384,7 +400,8 @@ class Session:
     def build_gold(self, tag: str | None) -> dict[str, int]:
         available = silver.attach_silver(self.engine, self.contracts, self.lake)
         with self.report.timed("gold"):
-            self.report.gold = gold.run_models(self.engine, self.models, self.lake, available, tag=tag)
+            built = gold.run_models(self.engine, self.models, self.lake, available, tag=tag)
+        self.report.gold, self.report.gold_skipped = built.built, built.skipped
         if tag is None:  # gold built outside a batch: its versions are recorded here
             self._record_tables([gold.gold_path(self.lake, m) for m in self.report.gold], None)
         return self.report.gold
@@ -547,6 +564,8 @@ class _Batch:
                 f = self.by_relative.get(name) or self.outcome.files[-1]
                 f.rows_duplicate, f.rows_quarantined = counts.duplicates, counts.quarantined
                 f.rows_loaded = counts.loaded
+                if feed != self.replay:  # replayed rows all come from the quarantine: no rate to judge
+                    f.max_quarantine_rate = s.contracts[feed].max_quarantine_rate
         self.step("gold", len(order), len(order))
         s.build_gold(tag=self.batch_id)
         crash_point("after_gold")

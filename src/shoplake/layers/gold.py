@@ -3,13 +3,15 @@
 A model is one SELECT in DuckDB's dialect with a small header of `-- key: value` lines (name, kind,
 grain, key, description). It reads silver tables as `silver.<feed>`, other models as `gold.<name>`
 and its own CTEs, nothing else (no file, table function or setting: checked scope by scope when it
-loads); the order comes from parsing every model with sqlglot, not from file names.
+loads); the order comes from parsing every model with sqlglot, not from file names. Given the contracts,
+every column a model reads from `silver.<feed>` is checked against what that feed's silver table holds,
+so a model that does not fit the contracts stops the run before any file is touched.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from graphlib import CycleError, TopologicalSorter
 from importlib import resources
 from pathlib import Path
@@ -17,8 +19,11 @@ from pathlib import Path
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.schema import MappingSchema
 
+from shoplake.contracts import Contract, ContractSet, LoadMode
 from shoplake.contracts.expressions import (
     DIALECT,
     STATEMENTS,
@@ -28,7 +33,9 @@ from shoplake.contracts.expressions import (
     reads_outside,
 )
 from shoplake.engines import Engine, WriteJob
+from shoplake.engines.base import CURRENT_FLAG, VALID_FROM, VALID_TO
 from shoplake.errors import ModelError
+from shoplake.layers.checks import LINEAGE
 
 GOLD = "gold"
 SILVER = "silver"
@@ -39,6 +46,7 @@ _NAME = r"[a-z][a-z0-9_]*"
 _SCHEMAS = {SILVER, GOLD}
 _NOT_ATTACHED = {"bronze", "quarantine"}
 _SERIES = (exp.GenerateSeries,)
+HISTORY = "_history"  # silver.<feed>_history: every version of an SCD2 feed (silver.attach_silver)
 
 
 @dataclass(frozen=True)
@@ -49,16 +57,26 @@ class Model:
     key: tuple[str, ...]
     description: str
     depends_on: frozenset[str]  # other models
-    sources: frozenset[str]  # silver feeds
+    sources: frozenset[str]  # silver tables: a feed, or <feed>_history
     path: str
+    reads: tuple[tuple[str, str], ...] = ()  # (silver table, column) it reads; known once checked
+
+
+@dataclass(frozen=True)
+class GoldRun:
+    built: dict[str, int]  # model -> rows published
+    skipped: dict[str, str]  # model -> why it was not built (an input without data yet)
 
 
 def builtin_models_dir() -> Path:
     return Path(str(resources.files("shoplake") / "models"))
 
 
-def load_models(folders: list[Path] | None = None) -> list[Model]:
-    """Models of the built-in folder and the given ones (a later model of the same name wins), in run order."""
+def load_models(folders: list[Path] | None = None, *, contracts: ContractSet | None = None) -> list[Model]:
+    """Models of the built-in folder and the given ones (a later model of the same name wins), in run order.
+
+    With `contracts`, every silver table and column a model reads must be one the contracts provide
+    (see `check_columns`); each model then knows the columns it reads (`Model.reads`)."""
     found: dict[str, Model] = {}
     for folder in [builtin_models_dir(), *(folders or [])]:
         for path in sorted(folder.glob("*.sql")):
@@ -74,7 +92,118 @@ def load_models(folders: list[Path] | None = None) -> list[Model]:
         order = list(TopologicalSorter(graph).static_order())
     except CycleError as error:
         raise ModelError(f"models depend on each other in a cycle: {' -> '.join(error.args[1])}") from None
-    return [found[name] for name in order]
+    ordered = [found[name] for name in order]
+    return ordered if contracts is None else check_columns(ordered, contracts)
+
+
+def silver_inputs(models: list[Model]) -> dict[str, dict[str, list[str]]]:
+    """Silver table -> column -> the models that read it, from checked models (see `check_columns`)."""
+    inputs: dict[str, dict[str, list[str]]] = {}
+    for model in models:
+        for table, column in model.reads:
+            inputs.setdefault(table, {}).setdefault(column, []).append(model.name)
+    return inputs
+
+
+def silver_columns(contract: Contract) -> list[str]:
+    """The columns of a feed's silver table: its columns, derived columns, lineage and, for SCD2, the period."""
+    names = [*contract.column_names, *contract.derived, *LINEAGE]
+    if contract.load.mode is LoadMode.SCD2:
+        names += [VALID_FROM, VALID_TO, CURRENT_FLAG]
+    return names
+
+
+def _silver_tables(contracts: ContractSet) -> dict[str, Contract]:
+    """Every table a model may read as silver.<name>, with the contract that defines it."""
+    tables = {}
+    for contract in contracts:
+        tables[contract.feed] = contract
+        if contract.load.mode is LoadMode.SCD2:
+            tables[contract.feed + HISTORY] = contract
+    return tables
+
+
+def check_columns(models: list[Model], contracts: ContractSet) -> list[Model]:
+    """The models (in run order) with the silver columns each reads; ModelError for a silver table no
+    contract defines or a column its contract does not provide.
+
+    Columns are resolved with sqlglot's qualifier against the silver tables' columns and the output
+    columns of the models before it, scope by scope, as DuckDB binds them.
+    """
+    tables = _silver_tables(contracts)
+    schema: dict[str, dict[str, dict[str, str]]] = {
+        # The qualifier needs names only; the type is a placeholder.
+        SILVER: {name: dict.fromkeys(silver_columns(c), "VARCHAR") for name, c in tables.items()}, GOLD: {}}
+    checked = []
+    for model in models:
+        unknown = sorted(model.sources - set(tables))
+        if unknown:
+            raise ModelError(f"model {model.path}: reads silver.{unknown[0]}, but no contract defines feed "
+                             f"{unknown[0]!r} (feeds: {', '.join(sorted(tables))})",
+                             hint="add a contract for it or read one of these feeds")
+        try:
+            known = MappingSchema({SILVER: schema[SILVER], GOLD: schema[GOLD]}, dialect=DIALECT)
+            # Unknown columns are left in place (not raised by the qualifier) for the message below to name.
+            qualified = qualify(model.query.copy(), schema=known, dialect=DIALECT, validate_qualify_columns=False,
+                                allow_partial_qualification=True,
+                                quote_identifiers=False, identify=False)
+            scopes = traverse_scope(qualified)
+        except (SqlglotError, RecursionError) as error:
+            raise ModelError(f"model {model.path}: cannot tell which columns it reads ({type(error).__name__}: "
+                             f"{str(error).splitlines()[0] if str(error) else ''})") from None
+        reads: dict[tuple[str, str], None] = {}
+        for scope in scopes:
+            for column in scope.columns:
+                read = _silver_column(scope, column, schema)
+                if read is None:
+                    continue
+                name, contract = read[0], tables[read[0]]
+                if column.name not in schema[SILVER][name]:
+                    raise ModelError(
+                        f"model {model.path}: reads column {column.name!r} of silver.{name}, which contract "
+                        f"{contract.source or contract.feed} does not provide (silver.{name} has: "
+                        f"{_listed(schema[SILVER][name])})",
+                        hint=f"add {column.name!r} to the {contract.feed} contract (a column or a derived column) "
+                        "or change the model")
+                reads[(name, column.name)] = None
+        outputs = qualified.named_selects
+        if "*" not in outputs and outputs:  # a model whose columns are known can be read by later ones
+            schema[GOLD][model.name] = dict.fromkeys(outputs, "VARCHAR")
+        checked.append(replace(model, reads=tuple(reads)))
+    return checked
+
+
+def _silver_column(scope: Scope, column: exp.Column, schema: dict[str, dict[str, dict[str, str]]]
+                   ) -> tuple[str, str] | None:
+    """(silver table, column) when `column` reads a silver table, else None; whether the table has the
+    column is the caller's to judge."""
+    if not column.table:
+        # Left unqualified: no source the qualifier knows has it. When every source's columns are known and
+        # one is a silver table, DuckDB's binder would fail here: the silver table is reported.
+        silver = [s for s in scope.sources.values() if isinstance(s, exp.Table) and s.db == SILVER]
+        if silver and all(_columns_known(s, schema) for s in scope.sources.values()):
+            return silver[0].name, column.name
+        return None
+    current: Scope | None = scope
+    while current is not None:  # a correlated subquery reads its outer scope's tables
+        source = current.sources.get(column.table)
+        if source is not None:
+            if isinstance(source, exp.Table) and source.db == SILVER:
+                return source.name, column.name
+            return None
+        current = current.parent
+    return None
+
+
+def _columns_known(source: exp.Table | Scope, schema: dict[str, dict[str, dict[str, str]]]) -> bool:
+    if isinstance(source, Scope):
+        return isinstance(source.expression, exp.Query) and "*" not in source.expression.named_selects
+    return isinstance(source, exp.Table) and source.name in schema.get(source.db, {})
+
+
+def _listed(names: dict[str, str], limit: int = 25) -> str:
+    shown = list(names)
+    return ", ".join(shown[:limit]) + (f", ... ({len(shown) - limit} more)" if len(shown) > limit else "")
 
 
 def parse_model(text: str, source: str) -> Model:
@@ -186,16 +315,23 @@ def gold_path(lake: str, name: str) -> str:
 
 
 def run_models(engine: Engine, models: list[Model], lake: str, available: set[str], *,
-               tag: str | None = None) -> dict[str, int]:
-    """Build every model whose silver inputs exist, publish it to gold/<name>; returns rows per model."""
+               tag: str | None = None) -> GoldRun:
+    """Build every model whose silver inputs exist, publish it to gold/<name>; a model without them
+    (no file of its feed has loaded yet) is skipped, and says why."""
     built: dict[str, int] = {}
+    skipped: dict[str, str] = {}
     for model in models:
-        missing = {s for s in model.sources if s.removesuffix("_history") not in available}
-        if missing or not model.depends_on <= set(built):
+        missing = sorted(s for s in model.sources if s.removesuffix(HISTORY) not in available)
+        if missing:
+            skipped[model.name] = f"silver.{', silver.'.join(missing)} has no data yet"
+            continue
+        waiting = sorted(model.depends_on & set(skipped))
+        if waiting:
+            skipped[model.name] = f"gold.{', gold.'.join(waiting)} was skipped"
             continue
         staged = f"gold__{model.name}"
         built[model.name] = engine.create_table(staged, model.query)
         # Later models read this one as staged, not back from its Delta files.
         engine.create_view(GOLD, model.name, staged)
     engine.write([WriteJob(f"gold__{name}", gold_path(lake, name), "overwrite") for name in built], tag=tag)
-    return built
+    return GoldRun(built, skipped)
