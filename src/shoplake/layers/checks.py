@@ -35,6 +35,18 @@ def refkeys_table(feed: str, column: str) -> str:
     return f"refkeys__{feed}__{column}"
 
 
+def quarantined_keys_table(feed: str, column: str) -> str:
+    return f"qkeys__{feed}__{column}"
+
+
+def typed_value(contract: Contract, name: str) -> exp.Expr:
+    """A column's typed value computed from its raw text, as the checks compute it (normalised, then cast)."""
+    column = contract.column(name)
+    normalised = _normalise(contract, column)
+    return _typed(column).transform(
+        lambda node: normalised.copy() if isinstance(node, exp.Column) and node.name == _text(name) else node)
+
+
 def _text(name: str) -> str:
     return f"__t_{name}"
 
@@ -102,11 +114,22 @@ def plan_checks(
             on=exp.EQ(this=col(column.name, "d"), expression=col(f"_k{i}", ref)),
             join_type="left",
         )
+        # A parent that is not found may be in quarantine (this batch's or an earlier one's): say where
+        # and why, so the fix starts at the parent. One row per key on that side, so no row multiplies.
+        checked_from = checked_from.join(
+            exp.alias_(table(quarantined_keys_table(feed, column.name)), f"q{i}"),
+            on=exp.EQ(this=col(column.name, "d"), expression=col(f"_q{i}", f"q{i}")),
+            join_type="left",
+        )
         name = f"{column.name}.references"
         severities[name] = Severity.QUARANTINE
+        reason = col(f"_q{i}_reason")
         errors.append(_case(
             exp.and_(col(column.name).is_(exp.null()).not_(), col(f"_k{i}").is_(exp.null())),
-            name, concat(f"{column.name} ", col(column.name), f" not found in {parent}.{parent_column}"),
+            name, exp.Case(
+                ifs=[exp.If(this=reason.is_(exp.null()).not_(), true=concat(
+                    f"{column.name} ", col(column.name), f" is in quarantine ({parent}): ", reason.copy()))],
+                default=concat(f"{column.name} ", col(column.name), f" not found in {parent}.{parent_column}")),
         ))
     if contract.load.mode is LoadMode.APPEND and existing_keys:
         checked_from = checked_from.join(
@@ -282,4 +305,5 @@ def _key_text(contract: Contract) -> list[exp.Expr | str]:
     return parts
 
 
-__all__ = ["LINEAGE", "SQL_TYPES", "CheckPlan", "checked_table", "plan_checks", "refkeys_table", "valid_table"]
+__all__ = ["LINEAGE", "SQL_TYPES", "CheckPlan", "checked_table", "plan_checks", "quarantined_keys_table",
+           "refkeys_table", "typed_value", "valid_table"]

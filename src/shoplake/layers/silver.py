@@ -21,12 +21,15 @@ from shoplake.layers.checks import (
     CheckPlan,
     checked_table,
     plan_checks,
+    quarantined_keys_table,
     refkeys_table,
+    typed_value,
     valid_table,
 )
-from shoplake.layers.sql import alias, and_all, cast, col, lit, select, table
+from shoplake.layers.sql import alias, and_all, cast, col, concat, lit, select, table
 
 SILVER = "silver"
+QUARANTINE = "quarantine"
 
 
 @dataclass
@@ -54,8 +57,18 @@ def history_view(feed: str) -> str:
     return f"{feed}_history"
 
 
-def attach_silver(engine: Engine, contracts: ContractSet, lake: str) -> set[str]:
-    """Expose every silver table as silver.<feed> (current rows of SCD2 feeds) for queries."""
+class Attached(set[str]):
+    """The feeds with a silver table (the set itself), and the referenced feeds with a quarantine table
+    (`quarantined`, attached as quarantine.<feed>: an orphan's parent may be waiting there)."""
+
+    def __init__(self, silver: set[str], quarantined: set[str]) -> None:
+        super().__init__(silver)
+        self.quarantined = quarantined
+
+
+def attach_silver(engine: Engine, contracts: ContractSet, lake: str) -> Attached:
+    """Expose every silver table as silver.<feed> (current rows of SCD2 feeds) for queries, and the
+    quarantine of every feed that others reference as quarantine.<feed>."""
     present = set()
     for contract in contracts:
         path = silver_path(lake, contract.feed)
@@ -65,7 +78,10 @@ def attach_silver(engine: Engine, contracts: ContractSet, lake: str) -> set[str]
                 present.add(contract.feed)
         elif engine.attach_delta(path, SILVER, contract.feed):
             present.add(contract.feed)
-    return present
+    parents = {parent for contract in contracts for _, parent, _ in contract.references}
+    quarantined = {feed for feed in sorted(parents)
+                   if engine.attach_delta(quarantine_path(lake, feed), QUARANTINE, feed)}
+    return Attached(present, quarantined)
 
 
 def silver_path(lake: str, feed: str) -> str:
@@ -81,7 +97,7 @@ def check_feed(
     contract: Contract,
     contracts: ContractSet,
     *,
-    in_silver: set[str],
+    in_silver: Attached,
     checked_feeds: set[str],
     drifted_files: list[str],
     referenced: bool,
@@ -166,7 +182,7 @@ def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bo
 
 
 def _prepare_keys(
-    engine: Engine, contract: Contract, contracts: ContractSet, *, in_silver: set[str], checked_feeds: set[str]
+    engine: Engine, contract: Contract, contracts: ContractSet, *, in_silver: Attached, checked_feeds: set[str]
 ) -> None:
     for i, (column, parent, parent_column) in enumerate(contract.references):
         sources: list[exp.Select] = []
@@ -184,9 +200,45 @@ def _prepare_keys(
         else:
             keys = select(alias(cast(exp.null(), key_type), f"_k{i}")).where(exp.false())
         engine.create_table(refkeys_table(contract.feed, column.name), keys)
+        engine.create_table(quarantined_keys_table(contract.feed, column.name), _quarantined_parents(
+            contracts[parent], parent_column, f"_q{i}", key_type, in_batch=parent in checked_feeds,
+            stored=parent in in_silver.quarantined))
     if contract.load.mode is LoadMode.APPEND and contract.feed in in_silver:
         engine.create_table(refkeys_table(contract.feed, "_self"), select(
             *[alias(col(k), f"_pk_{k}") for k in contract.primary_key]).from_(table(contract.feed, SILVER)).distinct())
+
+
+def _quarantined_parents(parent: Contract, key: str, name: str, key_type: str, *, in_batch: bool,
+                         stored: bool) -> exp.Query:
+    """One row per parent key in quarantine (this batch's failed rows, then earlier batches' in the
+    quarantine table): `name` the key, `<name>_reason` where it is and why ("orders_2026_01_05.csv row
+    17, <its reasons>"). The newest quarantined row of a key speaks for it."""
+    def located(key_value: exp.Expr, source: exp.Table, rank: int) -> exp.Select:
+        reason = concat(col("_source_file"), " row ", col("_row_number"), ", ",
+                        exp.ArrayToString(this=col("_errors"), expression=lit("; ")))
+        return select(alias(key_value, "k"), alias(reason, "reason"), alias(lit(rank), "_rank"),
+                      alias(col("_ingested_at"), "_at"), alias(col("_source_file"), "_file"),
+                      alias(col("_row_number"), "_row")).from_(source)
+
+    sources: list[exp.Select] = []
+    if in_batch:  # typed already
+        sources.append(located(cast(col(key), key_type), table(checked_table(parent.feed)), 0).where(
+            col("_errors").is_(exp.null()).not_()))
+    if stored:  # raw text as it arrived: typed as the parent's checks type it
+        sources.append(located(cast(typed_value(parent, key), key_type), table(parent.feed, QUARANTINE), 1))
+    if not sources:
+        return select(alias(cast(exp.null(), key_type), name), alias(cast(exp.null(), "VARCHAR"), f"{name}_reason")
+                      ).where(exp.false())
+    union: exp.Query = sources[0]
+    for extra in sources[1:]:
+        union = exp.union(union, extra, distinct=False)
+    newest = exp.Window(this=exp.RowNumber(), partition_by=[col("k")], order=exp.Order(expressions=[
+        exp.Ordered(this=col("_rank")), exp.Ordered(this=col("_at"), desc=True), exp.Ordered(this=col("_file")),
+        exp.Ordered(this=col("_row"))]))
+    ranked = select(col("k"), col("reason"), alias(newest, "_nth")).from_(exp.alias_(union.subquery(), "q")).where(
+        col("k").is_(exp.null()).not_())
+    return select(alias(col("k"), name), alias(col("reason"), f"{name}_reason")).from_(
+        exp.alias_(ranked.subquery(), "r")).where(exp.EQ(this=col("_nth"), expression=lit(1)))
 
 
 def _silver_columns(contract: Contract) -> list[exp.Expr]:
