@@ -12,6 +12,7 @@ from shoplake.contracts import load_contracts
 from shoplake.errors import ContractError
 from shoplake.pipeline import run
 from shoplake.tables import query_table
+from tests.conftest import copy_fixture
 
 # A foreign export with no line id of its own: the key is made from the order and the line number.
 LINES = """
@@ -98,3 +99,25 @@ def test_a_typed_derived_column_of_text_asks_for_try_cast(tmp_path: Path) -> Non
 def test_a_derived_type_is_one_of_the_column_types(tmp_path: Path) -> None:
     message = refused(tmp_path, LINES.replace("type: decimal}\n  net", "type: money}\n  net"))
     assert "derived.gross.type" in message and "unknown type 'money'" in message
+
+
+def test_the_readmes_worked_overlay_loads_and_computes_its_sale_price(workspace: Settings, tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    overlay = readme.split("# contracts/order_items.yml\n", 1)[1].split("```", 1)[0]
+    folder = tmp_path / "contracts"
+    folder.mkdir()
+    (folder / "order_items.yml").write_text(overlay)
+    items = load_contracts([folder])["order_items"]
+    assert items.primary_key == ("order_item_id",) and "sale_price" in items.derived
+    workspace.contracts = [folder]
+    copy_fixture("mini", workspace.landing)  # orders 100 and product 10 for the lines to reference
+    for name in ("shipping_2026_01_05.csv", "order_items_2026_01_05.csv"):
+        (workspace.landing / name).unlink()
+    (workspace.landing / "order_details_2026_01_05.csv").write_text(
+        "OrderID,ProductID,UnitPrice,Quantity,Discount\n100,10,14.00,12,0\n100,12,9.80,10,0.15\n")
+    run(workspace)
+    names = [*items.column_names, *items.derived]
+    rows = {r[names.index("order_item_id")]: dict(zip(names, r, strict=False))
+            for r in query_table(workspace, "silver", "order_items")}
+    assert rows[100010]["sale_price"] == Decimal("168.00") and rows[100010]["status"] == "delivered"
+    assert rows[100012]["gross_price"] == Decimal("98.00") and rows[100012]["sale_price"] == Decimal("83.30")
