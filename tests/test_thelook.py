@@ -20,6 +20,7 @@ import pytest
 
 from shoplake.config import Settings
 from shoplake.contracts import load_contracts
+from shoplake.landing.ledger import Ledger
 from shoplake.pipeline import FileOutcome, RunReport, run
 from shoplake.tables import query_table
 
@@ -35,9 +36,9 @@ FILES = {
     "products.csv": "products",
     "distribution_centers.csv": "distribution_centers",
 }
-# The files carry no date in their name, so the business date is their mtime; pin it so that all
-# five land in one batch whatever the clock says.
-BUSINESS_DATE = date(2026, 1, 5)
+# The files carry no date in their name, so the business date is the (UTC) day they arrive; their
+# modification time is pinned to another day, which must not count.
+MTIME_DATE = date(2026, 1, 5)
 CENT = Decimal("0.01")
 # The overlay's references in the files' own terms: file -> (column, parent file, parent column).
 REFERENCES = {
@@ -63,6 +64,17 @@ class Loaded:
         columns = load_contracts([CONTRACTS])[feed].column_names
         return [dict(zip(columns, row, strict=False)) for row in query_table(self.settings, "silver", feed)]
 
+    @property
+    def arrival_day(self) -> date:
+        """The UTC day shoplake first saw the files (the ledger's `detected_at`)."""
+        ledger = Ledger(self.settings.state_db_url)
+        try:
+            days = {r["detected_at"].date() for r in ledger.files_where()}
+        finally:
+            ledger.close()
+        assert len(days) == 1, days
+        return days.pop()
+
     def rule_failures(self, feed: str) -> dict[str, int]:
         failures: dict[str, int] = defaultdict(int)
         for batch in self.report.batches:
@@ -76,7 +88,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Loaded:
     root = tmp_path_factory.mktemp("thelook")
     landing = root / "landing"
     landing.mkdir()
-    mtime = datetime(BUSINESS_DATE.year, BUSINESS_DATE.month, BUSINESS_DATE.day, 12, tzinfo=UTC).timestamp()
+    mtime = datetime(MTIME_DATE.year, MTIME_DATE.month, MTIME_DATE.day, 12, tzinfo=UTC).timestamp()
     for name in FILES:
         target = landing / name
         shutil.copyfile(DATA / name, target)
@@ -141,7 +153,8 @@ def test_the_run_loads_all_five_files_in_one_batch(loaded: Loaded) -> None:
     assert not loaded.report.failed, [b.error for b in loaded.report.batches]
     assert loaded.report.unrecognised == []
     assert loaded.report.skipped_duplicates == []
-    assert [b.business_date for b in loaded.report.batches] == [BUSINESS_DATE]
+    assert [b.business_date for b in loaded.report.batches] == [loaded.arrival_day]
+    assert loaded.arrival_day != MTIME_DATE
     assert {f.file: f.feed for b in loaded.report.batches for f in b.files} == FILES
 
 
@@ -164,7 +177,7 @@ def test_the_subset_is_half_duplicates_as_its_readme_says() -> None:
 @pytest.mark.parametrize("name", FILES)
 def test_every_file_is_archived_unchanged_to_processed(loaded: Loaded, name: str) -> None:
     outcome = loaded.outcome(name)
-    target = loaded.settings.archive_dir / "processed" / BUSINESS_DATE.isoformat() / name
+    target = loaded.settings.archive_dir / "processed" / loaded.arrival_day.isoformat() / name
     assert outcome.archived_to == str(target)
     assert target.read_bytes() == (DATA / name).read_bytes()
     assert not (loaded.settings.landing / name).exists()
