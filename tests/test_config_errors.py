@@ -16,7 +16,9 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from shoplake.config import Settings
 from tests.conftest import FIXTURES
 
 # An environment in which PySpark is not installed, as far as Python can tell: every import of it fails
@@ -129,3 +131,14 @@ def test_an_engine_that_cannot_start_leaves_an_existing_lake_and_its_ledger_as_t
     assert landed(project) == ["orders_2026_01_06.csv"]
     assert sorted(p.relative_to(project) for p in (project / "archive").rglob("*")) == archived
     assert ledger(project) == before
+
+
+@pytest.mark.parametrize("value", ["1GB", "1.5GB", "512MiB", "2 GiB", "80%", "1gb"])
+def test_memory_limits_duckdb_accepts_are_accepted(value: str) -> None:
+    assert Settings(memory_limit=value).memory_limit == value
+
+
+@pytest.mark.parametrize(("name", "value"), [("memory_limit", "lots"), ("memory_limit", "100"), ("threads", 0)])
+def test_an_invalid_engine_setting_is_refused_when_settings_load(name: str, value: object) -> None:
+    with pytest.raises(ValidationError, match=name):
+        Settings.model_validate({name: value})

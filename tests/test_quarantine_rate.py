@@ -117,3 +117,12 @@ def test_a_rate_outside_0_to_1_is_a_contract_error(tmp_path: Path, value: str) -
     (folder / "tickets.yml").write_text(TICKETS.format(extra=f"max_quarantine_rate: {value}\n"))
     with pytest.raises(ContractError, match="max_quarantine_rate"):
         load_contracts([folder])
+
+
+def test_the_watch_summary_of_a_batch_flags_the_file_too(workspace: Settings, tmp_path: Path) -> None:
+    from shoplake.cli import console, print_batch
+
+    report = api.run(with_tickets(workspace, tmp_path, ["lost", "open"] + ["lost"] * 2))
+    with console.capture() as captured:
+        print_batch(report.batches[0])
+    assert "too many rows quarantined: tickets_2026_01_05.csv: 3 of 4 rows (75%)" in captured.get()

@@ -267,6 +267,8 @@ def print_batch(outcome: BatchOutcome) -> None:
         f"{len(failed)} file(s) failed, {outcome.seconds:.1f} s"))
     if outcome.error:
         say(Text(f"  {outcome.error}", style="red"))
+    for f in (f for f in outcome.files if f.too_quarantined):
+        say(Text.assemble(("  too many rows quarantined:", "red"), " ", _quarantine_note(f)))
 
 
 @app.command()
