@@ -118,6 +118,17 @@ def test_a_model_the_contracts_do_not_fit_is_a_configuration_error(project: Path
     assert_untouched(project, before)
 
 
+def test_a_contract_that_does_not_load_is_a_configuration_error(project: Path) -> None:
+    before = landed(project)
+    contracts = project / "contracts"  # found by default next to shoplake.yml
+    contracts.mkdir()
+    (contracts / "orders.yml").write_text("feed: orders\nfiles: [orders_*.csv]\nprimary_key: [order_id]\n"
+                                          "columns:\n  order_id: {type: integr}\n")
+    (project / "shoplake.yml").write_text("engine: duckdb\n")
+    assert_config_error(shoplake(project, "run"), "orders.yml", "'integr'")
+    assert_untouched(project, before)
+
+
 def test_an_engine_that_cannot_start_leaves_an_existing_lake_and_its_ledger_as_they_were(project: Path) -> None:
     (project / "landing" / "shipping_2026_01_05.csv").unlink()  # the fixture's binary file fails the first run
     first = shoplake(project, "run")
