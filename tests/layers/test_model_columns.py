@@ -54,7 +54,7 @@ def test_the_builtin_models_read_columns_the_builtin_contracts_provide(contracts
         ("with o as (select order_id, coupon_code from silver.orders) select * from o", "coupon_code"),
         ("select order_id from silver.orders where coupon_code is not null", "coupon_code"),
         # unqualified among several sources whose columns are all known: DuckDB's binder would fail
-        ("select o.order_id, coupon_code from silver.orders as o join silver.order_items as i using (order_id)",
+        ("select o.order_id, coupon_code from silver.orders as o join (select 1 as one) as t on true",
          "coupon_code"),
         # an upsert feed has no validity period
         ("select order_id, _valid_from from silver.orders", "_valid_from"),
@@ -67,6 +67,14 @@ def test_a_column_no_contract_provides_is_an_error_naming_model_column_and_contr
     assert first.startswith("model m.sql: ")
     assert f"column {column!r} of silver.orders" in first
     assert ORDERS in first
+
+
+def test_an_unqualified_column_none_of_several_silver_tables_has_names_them_all(contracts: ContractSet) -> None:
+    message = refused("select o.order_id, coupon_code from silver.orders as o "
+                      "join silver.order_items as i using (order_id)", contracts)
+    first = message.splitlines()[0]
+    assert "reads column 'coupon_code', which none of silver.order_items, silver.orders provides" in first
+    assert ORDERS in first and "contracts/pack/order_items.yml" in first
 
 
 def test_contract_columns_derived_columns_lineage_and_scd2_period_are_provided(contracts: ContractSet) -> None:

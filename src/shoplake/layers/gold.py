@@ -145,8 +145,7 @@ def check_columns(models: list[Model], contracts: ContractSet) -> list[Model]:
             known = MappingSchema({SILVER: schema[SILVER], GOLD: schema[GOLD]}, dialect=DIALECT)
             # Unknown columns are left in place (not raised by the qualifier) for the message below to name.
             qualified = qualify(model.query.copy(), schema=known, dialect=DIALECT, validate_qualify_columns=False,
-                                allow_partial_qualification=True,
-                                quote_identifiers=False, identify=False)
+                                allow_partial_qualification=True, quote_identifiers=False, identify=False)
             scopes = traverse_scope(qualified)
         except (SqlglotError, RecursionError) as error:
             raise ModelError(f"model {model.path}: cannot tell which columns it reads ({type(error).__name__}: "
@@ -154,10 +153,17 @@ def check_columns(models: list[Model], contracts: ContractSet) -> list[Model]:
         reads: dict[tuple[str, str], None] = {}
         for scope in scopes:
             for column in scope.columns:
-                read = _silver_column(scope, column, schema)
-                if read is None:
+                candidates = _silver_sources(scope, column, schema)
+                if len(candidates) > 1:  # unqualified, and in none of its scope's tables
+                    raise ModelError(
+                        f"model {model.path}: reads column {column.name!r}, which none of "
+                        f"{', '.join(f'silver.{n}' for n in candidates)} provides (contracts "
+                        f"{', '.join(sorted({tables[n].source or tables[n].feed for n in candidates}))})",
+                        hint=f"qualify it with its table, add {column.name!r} to that feed's contract, or change "
+                        "the model")
+                if not candidates:
                     continue
-                name, contract = read[0], tables[read[0]]
+                name, contract = candidates[0], tables[candidates[0]]
                 if column.name not in schema[SILVER][name]:
                     raise ModelError(
                         f"model {model.path}: reads column {column.name!r} of silver.{name}, which contract "
@@ -173,26 +179,22 @@ def check_columns(models: list[Model], contracts: ContractSet) -> list[Model]:
     return checked
 
 
-def _silver_column(scope: Scope, column: exp.Column, schema: dict[str, dict[str, dict[str, str]]]
-                   ) -> tuple[str, str] | None:
-    """(silver table, column) when `column` reads a silver table, else None; whether the table has the
-    column is the caller's to judge."""
+def _silver_sources(scope: Scope, column: exp.Column, schema: dict[str, dict[str, dict[str, str]]]) -> list[str]:
+    """The silver table `column` reads ([] when it reads none); whether the table has the column is the
+    caller's to judge. Several: the column is unqualified and none of the scope's silver tables has it."""
     if not column.table:
         # Left unqualified: no source the qualifier knows has it. When every source's columns are known and
-        # one is a silver table, DuckDB's binder would fail here: the silver table is reported.
-        silver = [s for s in scope.sources.values() if isinstance(s, exp.Table) and s.db == SILVER]
-        if silver and all(_columns_known(s, schema) for s in scope.sources.values()):
-            return silver[0].name, column.name
-        return None
+        # some are silver tables, DuckDB's binder would fail here: those tables are reported.
+        if not all(_columns_known(s, schema) for s in scope.sources.values()):
+            return []
+        return sorted(s.name for s in scope.sources.values() if isinstance(s, exp.Table) and s.db == SILVER)
     current: Scope | None = scope
     while current is not None:  # a correlated subquery reads its outer scope's tables
         source = current.sources.get(column.table)
         if source is not None:
-            if isinstance(source, exp.Table) and source.db == SILVER:
-                return source.name, column.name
-            return None
+            return [source.name] if isinstance(source, exp.Table) and source.db == SILVER else []
         current = current.parent
-    return None
+    return []
 
 
 def _columns_known(source: exp.Table | Scope, schema: dict[str, dict[str, dict[str, str]]]) -> bool:
