@@ -48,6 +48,9 @@ def start(base: Path, stop_at: str | None = None) -> subprocess.Popen[str]:
     env["SHOPLAKE_LEASE_SECONDS"] = str(LEASE)
     if stop_at:
         env["SHOPLAKE_STOP_AT"] = stop_at
+        # One writer thread: a second one frozen inside a state-store transaction would hold SQLite's
+        # write lock and block the next process for reasons unrelated to the lease.
+        env["SHOPLAKE_THREADS"] = "1"
     return subprocess.Popen(
         [sys.executable, "-m", "shoplake", "run", "--landing", str(base / "landing"), "--lake", str(base / "lake"),
          "--archive", str(base / "archive")],
