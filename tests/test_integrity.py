@@ -86,7 +86,7 @@ def test_a_stalled_run_resumed_after_another_took_the_lake_writes_nothing(
     time.sleep(LEASE + 1)
     b = start(tmp_path)
     code, out, err = finish(b)
-    assert code == 0, err[-3000:]
+    assert code == 0, (out + err)[-3000:]
     assert "rolled back" in out
     os.kill(a.pid, signal.SIGCONT)
     code, out, err = finish(a)
@@ -112,7 +112,7 @@ def test_a_stalled_run_resumed_while_another_holds_the_lake_rolls_nothing_back(
     assert "lost the lake's lease" in out + err
     os.kill(b.pid, signal.SIGCONT)
     code, out, err = finish(b)
-    assert code == 0, err[-3000:]
+    assert code == 0, (out + err)[-3000:]
     assert_same_lake(tmp_path, baseline)
 
 
