@@ -57,7 +57,7 @@ def test_an_export_goes_from_init_from_to_a_clean_dry_run(name: str, tmp_path: P
         assert f.rows_read == data_rows(export / f.file) > 0
         assert f.rows_loaded + f.rows_duplicate == f.rows_read and f.rows_quarantined == 0
         assert f.missing_model_columns == []  # the generated placeholders give the models their columns
-        assert f"{f.file} " in result.output or f"{f.file}│" in result.output.replace(" ", "")
+        assert f.file in result.output
 
 
 def test_the_dry_run_shows_quarantine_reasons_and_missing_model_columns(tmp_path: Path) -> None:
