@@ -1,0 +1,188 @@
+"""What the CLI shows: run, batch and dry-run summaries, lake tables and KPIs, as Rich text.
+
+The console never reads markup: file names, headers and values come from outside and are shown as they
+are; styling is applied with `Text` objects only.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from shoplake.config import Settings
+from shoplake.dryrun import DryRunReport
+from shoplake.landing.ledger import DUPLICATE, FAILED, LOADED, SUCCEEDED
+from shoplake.pipeline import BatchOutcome, FileOutcome, RunReport
+from shoplake.tables import Page, query_table, top_reasons
+
+console = Console(width=None if Console().is_terminal else 160, markup=False, emoji=False)
+
+
+def say(message: str | Text) -> None:
+    """One message: a line the console never wraps or cuts (a terminal wraps it where it must)."""
+    console.print(message, soft_wrap=True)
+
+
+def print_dry_run(report: DryRunReport) -> None:
+    """Per file: its feed, rows and what a run would do with them; exit 1 if a run would fail."""
+    table = Table(title="dry run: nothing was written")
+    for name in ("file", "feed", "read", "would load", "quarantine", "duplicates", "note"):
+        numbers = ("read", "would load", "quarantine", "duplicates")
+        table.add_column(name, justify="right" if name in numbers else "left")
+    for f in report.files:
+        table.add_row(f.file, f.feed, str(f.rows_read), str(f.rows_loaded), str(f.rows_quarantined),
+                      str(f.rows_duplicate), f.note)
+    console.print(table)
+    for f in report.files:
+        for r in f.reasons:
+            say(f"{f.file}: {'warning' if r.warning else 'quarantine'} {r.rule}: {r.rows:,} row(s), e.g. {r.example}")
+        if f.missing_model_columns:
+            say(Text.assemble((f"{f.file}:", "yellow"), f" feed {f.feed} lacks column(s) the gold models read: "
+                              + ", ".join(f.missing_model_columns)))
+    for model, feeds in report.skipped_models.items():
+        say(f"gold model {model} would be skipped: no file or silver table for {', '.join(feeds)}")
+    for rule, rows in report.fatal.items():
+        say(Text.assemble(("batch would fail:", "red"), f" fail_batch rule {rule} ({rows:,} rows)"))
+    for path in report.unrecognised:
+        say(Text.assemble(("matches no contract:", "yellow"), " ", path))
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def print_batch(outcome: BatchOutcome) -> None:
+    loaded = sum(f.rows_loaded for f in outcome.files)
+    quarantined = sum(f.rows_quarantined for f in outcome.files)
+    failed = [f for f in outcome.files if f.status == FAILED]
+    say(Text.assemble(
+        f"{outcome.business_date} batch {outcome.batch_id} ({outcome.reason}): ", _colour(outcome.status),
+        f", {len(outcome.files)} file(s), {loaded:,} rows loaded, {quarantined:,} quarantined, "
+        f"{len(failed)} file(s) failed, {outcome.seconds:.1f} s"))
+    if outcome.error:
+        say(Text(f"  {outcome.error}", style="red"))
+    for f in (f for f in outcome.files if f.too_quarantined):
+        say(Text.assemble(("  too many rows quarantined:", "red"), " ", _quarantine_note(f)))
+
+
+def print_page(page: Page) -> None:
+    """Rows of a lake table as a table; every value shown as text, control characters made visible."""
+    table = Table(title=Text(f"{page.table}: {len(page.rows):,} of {page.matched:,} row(s)"))
+    for column in page.columns:
+        table.add_column(Text(column), overflow="fold")
+    for row in page.rows:
+        table.add_row(*(_cell(value) for value in row))
+    console.print(table)
+
+
+def _cell(value: Any) -> Text:
+    return Text("NULL", style="dim") if value is None else Text(_shown(str(value)))
+
+
+def _shown(text: str) -> str:
+    # an escape sequence in a value would restyle or move the user's terminal: shown as \x1b instead
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def print_run(report: RunReport) -> None:
+    for line in report.recovered:
+        say(Text.assemble(("recovered:", "yellow"), " ", line))
+    table = Table(title="files loaded")
+    for name in ("date", "file", "feed", "status", "read", "loaded", "quarantined", "duplicates", "note"):
+        # A rejected file's reason is shown whole (wrapped, long words folded): it says what to fix.
+        table.add_column(name, justify="right" if name in ("read", "loaded", "quarantined", "duplicates") else "left",
+                         overflow="fold" if name == "note" else "ellipsis")
+    for batch in report.batches:
+        for f in batch.files:
+            table.add_row(str(batch.business_date), f.file, f.feed or "-", _colour(f.status), str(f.rows_read),
+                          str(f.rows_loaded), str(f.rows_quarantined), str(f.rows_duplicate), f.error or "")
+    for f in report.skipped_duplicates:
+        table.add_row("", f.file, f.feed or "-", _colour(f.status), "", "", "", "", f.error or "")
+    console.print(table)
+    for batch in report.batches:
+        if batch.status != SUCCEEDED:
+            say(Text.assemble((f"batch {batch.batch_id} failed:", "red"), " ", batch.error or ""))
+    for f in (f for batch in report.batches for f in batch.files if f.too_quarantined):
+        say(Text.assemble(("too many rows quarantined:", "red"), " ", _quarantine_note(f)))
+    for path in report.unrecognised:
+        say(Text.assemble(("left in landing (matches no contract):", "yellow"), " ", path))
+    if report.gold:
+        say("gold: " + ", ".join(f"{name} ({rows} rows)" for name, rows in report.gold.items()))
+    if report.gold_skipped:
+        say(Text.assemble(("gold skipped:", "yellow"), " ",
+                          "; ".join(f"{name} ({why})" for name, why in report.gold_skipped.items())))
+
+
+def _quarantine_note(f: FileOutcome) -> str:
+    return (f"{f.file}: {f.rows_quarantined:,} of {f.rows_read:,} rows ({f.rows_quarantined / f.rows_read:.0%}) "
+            f"went to quarantine, above max_quarantine_rate {f.max_quarantine_rate:g} of feed {f.feed} (each row's "
+            f"reasons are in the lake's quarantine/{f.feed}); fix the export or the contract (then `shoplake "
+            f"quarantine replay {f.feed}`), or raise max_quarantine_rate in its contract")
+
+
+def print_feeds(report: RunReport) -> None:
+    totals: dict[str, list[int]] = {}
+    for batch in report.batches:
+        for f in batch.files:
+            row = totals.setdefault(f.feed or "-", [0, 0, 0, 0, 0])
+            for i, n in enumerate((1, f.rows_read, f.rows_loaded, f.rows_quarantined, f.rows_duplicate)):
+                row[i] += n
+    table = Table(title=f"rows per feed ({len(report.batches)} batches)")
+    for name in ("feed", "files", "read", "loaded", "quarantined", "duplicates"):
+        table.add_column(name, justify="left" if name == "feed" else "right")
+    for feed, row in sorted(totals.items()):
+        table.add_row(feed, *(f"{n:,}" for n in row))
+    console.print(table)
+    failed = [f for b in report.batches for f in b.files if f.status != LOADED]
+    for f in failed:
+        say(Text.assemble((f"{f.file} {f.status}:", "red"), " ", f.error or ""))
+    if report.gold:
+        say("gold: " + ", ".join(f"{name} ({rows:,} rows)" for name, rows in report.gold.items()))
+
+
+def print_quarantine(settings: Settings, report: RunReport) -> None:
+    feeds = sorted({f.feed for b in report.batches for f in b.files if f.feed and f.rows_quarantined})
+    table = Table(title="top quarantine reasons")
+    for name in ("feed", "rule", "rows"):
+        table.add_column(name)
+    for feed in feeds:
+        for rule, n in top_reasons(settings, feed, limit=3):
+            table.add_row(feed, rule, str(n))
+    console.print(table)
+
+
+def print_kpis(settings: Settings) -> None:
+    rows = query_table(settings, "gold", "agg_daily_sales")
+    table = Table(title="headline KPIs (gold.agg_daily_sales)")
+    for name in ("order_date", "orders", "items", "gross_revenue", "net_revenue", "avg order value", "return rate"):
+        table.add_column(name, justify="right")
+    for r in sorted(rows):
+        order_date, orders, items, gross, _, net, _, aov, return_rate = r
+        table.add_row(str(order_date), f"{orders:,}", f"{items:,}", f"{gross:,.2f}", f"{net:,.2f}", f"{aov:,.2f}",
+                      f"{return_rate:.1%}")
+    console.print(table)
+
+
+def _self_command() -> str:
+    """How the user can call this CLI again: `shoplake` when on PATH, else the path they used."""
+    if shutil.which("shoplake"):
+        return "shoplake"
+    used = Path(sys.argv[0])
+    try:
+        return str(used.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(used)
+
+
+def _colour(status: str) -> Text:
+    return Text(status, style={LOADED: "green", SUCCEEDED: "green", FAILED: "red",
+                               DUPLICATE: "yellow"}.get(status, ""))
