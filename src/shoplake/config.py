@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shoplake.engines import ENGINES
 from shoplake.errors import ConfigError
@@ -30,6 +30,30 @@ class Batching(BaseModel):
     max_files: int = 10  # at least this many files waiting, with every required feed present
     max_wait_minutes: float = 20.0  # or this long after the last required feed arrived
     required: list[str] = ["orders", "order_items", "products"]
+
+
+class Kpis(BaseModel):
+    """The thresholds in the KPI definitions (README, KPI definitions); gold models read them from
+    `shoplake.settings` (see `Settings.model_parameters`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    new_days: int = Field(30, ge=1)  # lifecycle: first sale within this many days -> new
+    active_days: int = Field(90, ge=1)  # last sale within this many days -> active
+    at_risk_days: int = Field(180, ge=1)  # last sale within this many days -> at_risk; older -> churned
+    vip_share: float = Field(0.05, gt=0, le=1)  # VIP = this top share of customers by LTV
+    window_shopper_sessions: int = Field(3, ge=1)  # sessions with a page_view in the window, no purchase ever
+    window_shopper_days: int = Field(90, ge=1)
+    session_gap_minutes: int = Field(30, ge=1)  # a feed without session ids: a gap this long starts a session
+    stock_baseline_days: int = Field(7, ge=1)  # trailing window of the stock-level median
+    stock_drop_share: float = Field(0.5, gt=0, le=1)  # a drop: stock below (1 - share) x the trailing median
+    stock_spike_factor: float = Field(2.0, gt=1)  # a spike: stock above factor x the trailing median
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Kpis:
+        if not self.new_days <= self.active_days < self.at_risk_days:
+            raise ValueError("lifecycle thresholds must grow: new_days <= active_days < at_risk_days")
+        return self
 
 
 class Settings(BaseModel):
@@ -56,7 +80,18 @@ class Settings(BaseModel):
     settle_seconds: float = 2.0  # watch: a file is read once its size and mtime are unchanged this long
     scan_seconds: float = 30.0  # watch: full listing of the landing store, the safety net under events
     lease_seconds: float = 60.0  # a running batch's lease; renewed while its process lives
-    timezone: str = "UTC"  # the shop's IANA time zone: dates a landed file without a date in its name
+    timezone: str = "UTC"  # the shop's IANA time zone: KPI days (local date of created_at), and the
+    # business date of a landed file without a date in its name
+    reporting_currency: str = "USD"  # marts sum amounts converted to this currency (fx_rates feed)
+    kpis: Kpis = Kpis()  # thresholds of the KPI definitions
+
+    @field_validator("reporting_currency", mode="after")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        code = value.strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", code):
+            raise ValueError(f"{value!r} is not a currency code; write three letters such as USD or EUR")
+        return code
 
     @field_validator("lease_seconds", mode="after")
     @classmethod
@@ -105,6 +140,12 @@ class Settings(BaseModel):
         if name not in ENGINES:
             raise ValueError(f"unknown engine {value!r} (choose one of: {', '.join(ENGINES)})")
         return name
+
+    def model_parameters(self) -> dict[str, str | int | float]:
+        """What gold models may read as the one row of `shoplake.settings`: the reporting currency, the
+        time zone and the KPI thresholds, by these names."""
+        return {"reporting_currency": self.reporting_currency, "timezone": self.timezone,
+                **self.kpis.model_dump()}
 
     @property
     def tables_root(self) -> str:
