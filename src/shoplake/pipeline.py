@@ -335,7 +335,8 @@ class Session:
     def build_gold(self, tag: str | None) -> dict[str, int]:
         available = silver.attach_silver(self.engine, self.contracts, self.lake)
         with self.report.timed("gold"):
-            built = gold.run_models(self.engine, self.models, self.lake, available, tag=tag)
+            built = gold.run_models(self.engine, self.models, self.lake, available, tag=tag,
+                                     parameters=self.settings.model_parameters())
         self.report.gold, self.report.gold_skipped = built.built, built.skipped
         if tag is None:  # gold built outside a batch: its versions are recorded here
             self._record_tables([gold.gold_path(self.lake, m) for m in self.report.gold], None)

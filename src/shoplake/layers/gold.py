@@ -1,11 +1,12 @@
 """Gold: SQL model files run in dependency order, each published as a Delta table.
 
 A model is one SELECT in DuckDB's dialect with a small header of `-- key: value` lines (name, kind,
-grain, key, description). It reads silver tables as `silver.<feed>`, other models as `gold.<name>`
-and its own CTEs, nothing else (no file, table function or setting: checked scope by scope when it
-loads); the order comes from parsing every model with sqlglot, not from file names. Given the contracts,
-every column a model reads from `silver.<feed>` is checked against what that feed's silver table holds,
-so a model that does not fit the contracts stops the run before any file is touched.
+grain, key, partition, description). It reads silver tables as `silver.<feed>`, other models as
+`gold.<name>`, its own CTEs and the shop's settings as the one row of `shoplake.settings`, nothing else
+(no file, table function or engine setting: checked scope by scope when it loads); the order comes from
+parsing every model with sqlglot, not from file names. Given the contracts, every column a model reads
+from `silver.<feed>` is checked against what that feed's silver table holds, so a model that does not
+fit the contracts stops the run before any file is touched.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
+from shoplake.config import Settings
 from shoplake.contracts import Contract, ContractSet, LoadMode
 from shoplake.contracts.expressions import (
     DIALECT,
@@ -39,11 +41,14 @@ from shoplake.layers.checks import LINEAGE
 
 GOLD = "gold"
 SILVER = "silver"
+SHOPLAKE = "shoplake"  # what the runner provides: shoplake.settings
+SETTINGS = "settings"
 _HEADER = re.compile(r"^--\s*(\w+)\s*:\s*(.*?)\s*$")
 _NAME = r"[a-z][a-z0-9_]*"
 # What a model may read: the schemas the runner attaches (silver by attach_silver, gold as each model
-# is built) and series computed from their arguments. Bronze and quarantine tables are not attached.
-_SCHEMAS = {SILVER, GOLD}
+# is built), shoplake.settings, and series computed from their arguments. Bronze and quarantine tables
+# are not attached.
+_SCHEMAS = {SILVER, GOLD, SHOPLAKE}
 _NOT_ATTACHED = {"bronze", "quarantine"}
 _SERIES = (exp.GenerateSeries,)
 HISTORY = "_history"  # silver.<feed>_history: every version of an SCD2 feed (silver.attach_silver)
@@ -105,6 +110,22 @@ def silver_inputs(models: list[Model]) -> dict[str, dict[str, list[str]]]:
     return inputs
 
 
+def settings_columns() -> list[str]:
+    """The columns of `shoplake.settings`: every name of `Settings.model_parameters`."""
+    return list(Settings().model_parameters())
+
+
+def settings_query(parameters: dict[str, str | int | float]) -> exp.Select:
+    """The one row of `shoplake.settings`: each parameter a typed literal (a float stays a DOUBLE, not
+    the DECIMAL its literal would parse as)."""
+    def typed(value: str | int | float) -> exp.Expr:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return exp.Literal.string(str(value))
+        return exp.cast(exp.convert(value), "BIGINT" if isinstance(value, int) else "DOUBLE")
+
+    return exp.select(*(exp.alias_(typed(v), k, quoted=True) for k, v in parameters.items()))
+
+
 def silver_columns(contract: Contract) -> list[str]:
     """The columns of a feed's silver table: its columns, derived columns, lineage and, for SCD2, the period."""
     names = [*contract.column_names, *contract.derived, *LINEAGE]
@@ -133,7 +154,8 @@ def check_columns(models: list[Model], contracts: ContractSet) -> list[Model]:
     tables = _silver_tables(contracts)
     schema: dict[str, dict[str, dict[str, str]]] = {
         # The qualifier needs names only; the type is a placeholder.
-        SILVER: {name: dict.fromkeys(silver_columns(c), "VARCHAR") for name, c in tables.items()}, GOLD: {}}
+        SILVER: {name: dict.fromkeys(silver_columns(c), "VARCHAR") for name, c in tables.items()}, GOLD: {},
+        SHOPLAKE: {SETTINGS: dict.fromkeys(settings_columns(), "VARCHAR")}}
     checked = []
     for model in models:
         unknown = sorted(model.sources - set(tables))
@@ -142,7 +164,7 @@ def check_columns(models: list[Model], contracts: ContractSet) -> list[Model]:
                              f"{unknown[0]!r} (feeds: {', '.join(sorted(tables))})",
                              hint="add a contract for it or read one of these feeds")
         try:
-            known = MappingSchema({SILVER: schema[SILVER], GOLD: schema[GOLD]}, dialect=DIALECT)
+            known = MappingSchema(dict(schema), dialect=DIALECT)
             # Unknown columns are left in place (not raised by the qualifier) for the message below to name.
             qualified = qualify(model.query.copy(), schema=known, dialect=DIALECT, validate_qualify_columns=False,
                                 allow_partial_qualification=True, quote_identifiers=False, identify=False)
@@ -155,15 +177,24 @@ def check_columns(models: list[Model], contracts: ContractSet) -> list[Model]:
             for column in scope.columns:
                 candidates = _silver_sources(scope, column, schema)
                 if len(candidates) > 1:  # unqualified, and in none of its scope's tables
+                    silver = [c for c in candidates if c[0] == SILVER]
                     raise ModelError(
                         f"model {model.path}: reads column {column.name!r}, which none of "
-                        f"{', '.join(f'silver.{n}' for n in candidates)} provides (contracts "
-                        f"{', '.join(sorted({tables[n].source or tables[n].feed for n in candidates}))})",
+                        f"{', '.join(f'{d}.{n}' for d, n in candidates)} provides (contracts "
+                        f"{', '.join(sorted({tables[n].source or tables[n].feed for _, n in silver}))})",
                         hint=f"qualify it with its table, add {column.name!r} to that feed's contract, or change "
                         "the model")
                 if not candidates:
                     continue
-                name, contract = candidates[0], tables[candidates[0]]
+                db, name = candidates[0]
+                if db == SHOPLAKE:
+                    if column.name not in schema[SHOPLAKE][SETTINGS]:
+                        raise ModelError(
+                            f"model {model.path}: reads column {column.name!r} of shoplake.settings, which is not a "
+                            f"setting (shoplake.settings has: {_listed(schema[SHOPLAKE][SETTINGS])})",
+                            hint="read one of these settings, or write the value itself")
+                    continue
+                contract = tables[name]
                 if column.name not in schema[SILVER][name]:
                     raise ModelError(
                         f"model {model.path}: reads column {column.name!r} of silver.{name}, which contract "
@@ -179,20 +210,23 @@ def check_columns(models: list[Model], contracts: ContractSet) -> list[Model]:
     return checked
 
 
-def _silver_sources(scope: Scope, column: exp.Column, schema: dict[str, dict[str, dict[str, str]]]) -> list[str]:
-    """The silver table `column` reads ([] when it reads none); whether the table has the column is the
-    caller's to judge. Several: the column is unqualified and none of the scope's silver tables has it."""
+def _silver_sources(scope: Scope, column: exp.Column,
+                    schema: dict[str, dict[str, dict[str, str]]]) -> list[tuple[str, str]]:
+    """The silver table or shoplake.settings `column` reads, as (schema, table) ([] when it reads
+    neither); whether the table has the column is the caller's to judge. Several: the column is
+    unqualified and none of the scope's such tables has it."""
+    checked = (SILVER, SHOPLAKE)
     if not column.table:
         # Left unqualified: no source the qualifier knows has it. When every source's columns are known and
         # some are silver tables, DuckDB's binder would fail here: those tables are reported.
         if not all(_columns_known(s, schema) for s in scope.sources.values()):
             return []
-        return sorted(s.name for s in scope.sources.values() if isinstance(s, exp.Table) and s.db == SILVER)
+        return sorted((s.db, s.name) for s in scope.sources.values() if isinstance(s, exp.Table) and s.db in checked)
     current: Scope | None = scope
     while current is not None:  # a correlated subquery reads its outer scope's tables
         source = current.sources.get(column.table)
         if source is not None:
-            return [source.name] if isinstance(source, exp.Table) and source.db == SILVER else []
+            return [(source.db, source.name)] if isinstance(source, exp.Table) and source.db in checked else []
         current = current.parent
     return []
 
@@ -268,7 +302,7 @@ def _lake_tables(query: exp.Query, source: str) -> tuple[set[str], set[str]]:
     for scope in scopes:
         for tbl in scope.tables:
             resolved.add(id(tbl))
-            if _reads_lake_table(tbl, scope, source):
+            if _reads_lake_table(tbl, scope, source) and tbl.db != SHOPLAKE:
                 (depends if tbl.db == GOLD else feeds).add(tbl.name)
     for tbl in normalised.find_all(exp.Table):
         if id(tbl) not in resolved and not isinstance(tbl.parent, exp.JoinHint):
@@ -297,6 +331,9 @@ def _reads_lake_table(tbl: exp.Table, scope: Scope, source: str) -> bool:
                              "(bronze and quarantine are not attached when models run); read the silver table")
         raise ModelError(f"model {source}: table {shown!r} is neither silver.<feed>, gold.<model> nor a CTE; "
                          "models read lake tables only")
+    if tbl.db == SHOPLAKE and tbl.name != SETTINGS:
+        raise ModelError(f"model {source}: table {shown!r}: the shoplake schema holds shoplake.settings only "
+                         "(the shop's settings, one row)", hint="read shoplake.settings, or a silver or gold table")
     if not re.fullmatch(_NAME, tbl.name):
         raise ModelError(f"model {source}: table {shown!r}: a lake table's name is lower_snake_case "
                          "(a feed or a model)")
@@ -317,11 +354,14 @@ def gold_path(lake: str, name: str) -> str:
 
 
 def run_models(engine: Engine, models: list[Model], lake: str, available: set[str], *,
-               tag: str | None = None) -> GoldRun:
+               tag: str | None = None, parameters: dict[str, str | int | float] | None = None) -> GoldRun:
     """Build every model whose silver inputs exist, publish it to gold/<name>; a model without them
-    (no file of its feed has loaded yet) is skipped, and says why."""
+    (no file of its feed has loaded yet) is skipped, and says why. Models read `parameters` (default: the
+    default settings') as the one row of `shoplake.settings`."""
     built: dict[str, int] = {}
     skipped: dict[str, str] = {}
+    engine.create_table(f"{SHOPLAKE}__{SETTINGS}", settings_query(parameters or Settings().model_parameters()))
+    engine.create_view(SHOPLAKE, SETTINGS, f"{SHOPLAKE}__{SETTINGS}")
     for model in models:
         missing = sorted(s for s in model.sources if s.removesuffix(HISTORY) not in available)
         if missing:
