@@ -7,11 +7,11 @@ import pytest
 from shoplake.contracts import LoadMode, load_contracts
 from shoplake.errors import ContractError
 
-FEEDS = {"orders", "order_items", "customers", "products", "inventory", "shipping", "events"}
+FEEDS = {"orders", "order_items", "customers", "products", "inventory", "shipping", "events", "fx_rates"}
 ORDERS = Path(__file__).parents[2] / "src/shoplake/contracts/pack/orders.yml"
 
 
-def test_builtin_pack_has_the_seven_feeds_with_parents_first() -> None:
+def test_builtin_pack_has_the_eight_feeds_with_parents_first() -> None:
     contracts = load_contracts()
     assert set(contracts.contracts) == FEEDS
     order = contracts.load_order()
@@ -19,6 +19,8 @@ def test_builtin_pack_has_the_seven_feeds_with_parents_first() -> None:
     assert order.index("products") < order.index("order_items")
     assert contracts["customers"].load.mode is LoadMode.SCD2
     assert contracts["shipping"].load.sequence == "event_at"
+    assert contracts["fx_rates"].primary_key == ("rate_date", "currency")
+    assert contracts["fx_rates"].load.mode is LoadMode.UPSERT
 
 
 def write(folder: Path, text: str, name: str = "orders.yml") -> Path:

@@ -33,6 +33,7 @@ HEADERS = {
     "shipping": "tracking_number,order_id,carrier,status,shipped_at,promised_at,delivered_at,"
     "event_at",
     "events": "event_id,session_id,customer_id,event_type,product_id,event_at,page_url,device",
+    "fx_rates": "rate_date,currency,rate",
 }
 ROW_KINDS = {
     "customers": {"bad_email", "bad_phone", "null_key", "duplicate_row"},
@@ -48,6 +49,7 @@ ROW_KINDS = {
     "inventory": {"null_key", "duplicate_row"},
     "shipping": {"orphan_reference", "null_key", "unknown_status", "duplicate_row"},
     "events": {"null_key", "future_date", "view_alias", "duplicate_row"},
+    "fx_rates": {"null_key", "duplicate_row"},
 }
 FILE_KINDS = {"extra_column", "missing_column", "truncated_last_line"}
 NORMALISED_KINDS = {"float_id", "view_alias"}
@@ -185,6 +187,30 @@ def test_orders_agree_with_their_items(clean: tuple[Path, GenerateReport]) -> No
     assert 0.35 < share < 0.5
 
 
+def test_fx_rates_price_foreign_orders(clean: tuple[Path, GenerateReport]) -> None:
+    out, _ = clean
+    rates: dict[str, dict[str, float]] = {}
+    for day, iso in zip(DATES, ("2026-01-05", "2026-01-06"), strict=True):
+        rows = read(out / f"fx_rates_{day}.csv")
+        assert [r["currency"] for r in rows] == ["EUR", "GBP"]
+        assert {r["rate_date"] for r in rows} == {iso}
+        assert all(re.fullmatch(r"\d\.\d{6}", r["rate"]) for r in rows)
+        rates[day] = {r["currency"]: float(r["rate"]) for r in rows}
+    assert 1.0 < rates[DATES[0]]["EUR"] < rates[DATES[0]]["GBP"] < 1.5
+    assert rates[DATES[0]] != rates[DATES[1]], "rates move from day to day"
+    for day in DATES:
+        retail = {p["product_id"]: float(p["retail_price"]) for p in read(out / f"products_{day}.csv")}
+        currency = {o["order_id"]: o["currency"] for o in read(out / f"orders_{day}.csv")}
+        assert 0.6 < Counter(currency.values())["USD"] / len(currency) < 0.95, "mostly dollars"
+        for item in read(out / f"order_items_{day}.csv"):
+            code = currency[item["order_id"]]
+            # The shelf price is in dollars; a foreign order pays it converted at the day's rate,
+            # up to 30 % off for a discounted item (and a cent of rounding).
+            dollars = float(item["sale_price"]) * (1.0 if code == "USD" else rates[day][code])
+            shelf = retail[item["product_id"]]
+            assert 0.7 * shelf - 0.02 <= dollars <= shelf + 0.02, (day, item)
+
+
 def test_ids_are_unique_across_days(clean: tuple[Path, GenerateReport]) -> None:
     out, _ = clean
     for feed, key in (("orders", "order_id"), ("order_items", "order_item_id"),
@@ -260,7 +286,8 @@ def test_snapshots_change_a_little_each_day(clean: tuple[Path, GenerateReport]) 
 
 def test_tiny_scale_still_fills_every_feed(tmp_path: Path) -> None:
     report = generate(tmp_path, days=2, scale=0.001, defect_rate=0.01)
-    assert all(rows >= 5 for rows in report.rows.values())
+    # The rates file has a row per foreign currency (and its defects) at any scale.
+    assert all(rows >= 5 for name, rows in report.rows.items() if not name.startswith("fx_rates"))
     for name, kinds in report.defects.items():
         assert ROW_KINDS[name.rsplit("_", 3)[0]] <= set(kinds)
 
@@ -383,8 +410,8 @@ def test_files_load_with_pyarrow(clean: tuple[Path, GenerateReport]) -> None:
 def test_progress_reports_every_file(tmp_path: Path) -> None:
     calls: list[tuple[str, int, int]] = []
     generate(tmp_path, days=1, scale=0.001, progress=lambda *call: calls.append(call))
-    assert calls[-1][1:] == (8, 8)
-    assert [done for _, done, _ in calls] == list(range(9))
+    assert calls[-1][1:] == (9, 9)
+    assert [done for _, done, _ in calls] == list(range(10))
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ ROW_DEFECTS: dict[str, tuple[str, ...]] = {
     "inventory": ("null_key", "duplicate_row"),
     "shipping": ("orphan_reference", "null_key", "unknown_status", "duplicate_row"),
     "events": ("null_key", "future_date", "view_alias", "duplicate_row"),
+    "fx_rates": ("null_key", "duplicate_row"),
 }
 NORMALISED = frozenset({"float_id", "view_alias"})
 

@@ -8,7 +8,7 @@ from datetime import date
 import pyarrow as pa
 
 FEEDS: tuple[str, ...] = (
-    "customers", "products", "orders", "order_items", "inventory", "shipping", "events",
+    "customers", "products", "orders", "order_items", "inventory", "shipping", "events", "fx_rates",
 )
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -39,6 +39,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "event_id", "session_id", "customer_id", "event_type", "product_id", "event_at",
         "page_url", "device",
     ),
+    "fx_rates": ("rate_date", "currency", "rate"),
 }
 
 # The column a `null_key` defect empties; for inventory it is one part of the composite key.
@@ -50,6 +51,7 @@ NULLABLE_KEY: dict[str, str] = {
     "inventory": "product_id",
     "shipping": "tracking_number",
     "events": "event_id",
+    "fx_rates": "currency",
 }
 
 SECONDS_PER_DAY = 86_400

@@ -97,8 +97,12 @@ def simulate_orders(
     catalog: Catalog,
     first_order_id: int,
     first_item_id: int,
+    rates: FloatArray,
 ) -> Orders:
-    """Place ``size`` orders during the business day, ids continuing from the previous day."""
+    """Place ``size`` orders during the business day, ids continuing from the previous day.
+
+    An order is in its customer's currency; ``rates`` (dollars per unit of each of
+    :data:`CURRENCY_CODES`) converts the dollar shelf prices into it."""
     start = day_start(business_date)
     status = choose(rng, ORDER_STATUS_WEIGHTS, size)
     beta = _PLACED_AT_BETA[status]
@@ -123,12 +127,15 @@ def simulate_orders(
     n_items = len(item_order)
     product = catalog.sample(rng, n_items)
     item_status = _item_statuses(rng, status, item_order, items_per_order)
+    currency = customers.currency(customer)
+    dollars = _sale_prices(rng, catalog.retail_cents[product])
+    local = np.maximum(1, np.rint(dollars / rates[currency[item_order]])).astype(np.int64)
 
     return Orders(
         order_id=np.arange(first_order_id, first_order_id + size, dtype=np.int64),
         customer_id=customers.customer_id[customer],
         status=status,
-        currency=customers.currency(customer),
+        currency=currency,
         created_at=placed,
         updated_at=updated,
         labelled_at=labelled,
@@ -139,7 +146,7 @@ def simulate_orders(
         item_id=np.arange(first_item_id, first_item_id + n_items, dtype=np.int64),
         item_product_id=catalog.product_id[product],
         item_status=item_status,
-        item_sale_cents=_sale_prices(rng, catalog.retail_cents[product]),
+        item_sale_cents=local,
     )
 
 

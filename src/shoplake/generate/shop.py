@@ -10,7 +10,8 @@ import pyarrow as pa
 
 from shoplake.generate.catalog import Catalog, Stock
 from shoplake.generate.clickstream import events_table
-from shoplake.generate.customers import CustomerBook
+from shoplake.generate.customers import CURRENCY_CODES, CustomerBook
+from shoplake.generate.fx import FxRates
 from shoplake.generate.orders import simulate_orders
 from shoplake.generate.sampling import scaled, stream
 from shoplake.generate.shipping import shipping_table
@@ -38,6 +39,7 @@ class Shop:
         self._customers: CustomerBook | None = None
         self._catalog: Catalog | None = None
         self._stock: Stock | None = None
+        self._fx: FxRates | None = None
         self._next_order_id = 1
         self._next_item_id = 1
 
@@ -48,10 +50,12 @@ class Shop:
         shop's state, so call them before opening the next day.
         """
         customers, catalog, stock = self._advance(day_index, business_date)
+        fx = self._rates(day_index)
         orders = simulate_orders(
             stream(self.seed, day_index, "orders"), business_date, self._rows(ORDERS),
             customers=customers, catalog=catalog,
             first_order_id=self._next_order_id, first_item_id=self._next_item_id,
+            rates=fx.of(CURRENCY_CODES),
         )
         self._next_order_id += len(orders.order_id)
         self._next_item_id += len(orders.item_id)
@@ -66,10 +70,20 @@ class Shop:
             "events": lambda: events_table(
                 stream(self.seed, day_index, "events"), business_date, events, customers, catalog
             ),
+            "fx_rates": lambda: fx.table(business_date),
         }
 
     def _rows(self, size: Size) -> int:
         return scaled(size.at_scale_one, self.scale, size.minimum)
+
+    def _rates(self, day_index: int) -> FxRates:
+        """The day's exchange rates: opened on the first day, then one random-walk step a day."""
+        rng = stream(self.seed, day_index, "fx_rates")
+        if self._fx is None:
+            self._fx = FxRates.opening(rng)
+        else:
+            self._fx.advance(rng)
+        return self._fx
 
     def _advance(self, day_index: int, business_date: date) -> tuple[CustomerBook, Catalog, Stock]:
         """Open the shop on the first day, or move its slowly changing state one day on."""
