@@ -19,7 +19,9 @@ from shoplake.watch import Watcher
 
 if TYPE_CHECKING:
     from shoplake.dryrun import DryRunReport
+    from shoplake.maintain import MaintainReport
     from shoplake.onboarding import InitReport
+    from shoplake.tables import KeyHistory
 
 
 def settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -75,6 +77,24 @@ def init(folder: Path, *, export: Path | None = None) -> InitReport:
 def contracts(config: Settings | None = None) -> ContractSet:
     """The contracts in force: the built-in pack with the project's overrides."""
     return load_contracts((config or load_settings()).contracts)
+
+
+def maintain(config: Settings | None = None, *, dry_run: bool = False,
+             progress: Progress | None = None) -> MaintainReport:
+    """Compact and vacuum every lake table and delete archived files past their retention (`maintenance:`
+    settings); holds the lake like a batch. `dry_run`: list what would be deleted, change nothing."""
+    from shoplake.maintain import maintain as _maintain
+
+    return _maintain(config or load_settings(), dry_run=dry_run, progress=progress)
+
+
+def history(config: Settings | None, table: str, key: list[str]) -> KeyHistory:
+    """A key's versions in an SCD2 table, or its rows in another (`table` as LAYER/TABLE; `key` one value
+    or COLUMN=VALUE parts)."""
+    from shoplake.tables import key_history, parse_table_ref
+
+    layer, name = parse_table_ref(table)
+    return key_history(config or load_settings(), layer, name, key)
 
 
 @dataclass(frozen=True)

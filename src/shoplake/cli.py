@@ -36,7 +36,9 @@ from shoplake.console import (
     print_batch,
     print_dry_run,
     print_feeds,
+    print_history,
     print_kpis,
+    print_maintain,
     print_page,
     print_quarantine,
     print_run,
@@ -324,14 +326,49 @@ def show(
     where: str = typer.Option(None, "--where", help="Only rows for which this SQL condition over the table's "
                               "columns holds, written like a contract rule: \"status = 'cancelled'\"."),
     limit: int = typer.Option(20, "--limit", min=1, help="Show at most this many rows."),
+    as_of: str = typer.Option(None, "--as-of", metavar="VERSION|TIMESTAMP", help="The table as it was at a Delta "
+                              "version, or at a moment (ISO, UTC unless an offset is given)."),
     lake: str = LakeOpt,
     engine: str = EngineOpt,
     config: Path = ConfigOpt,
 ) -> None:
-    """Show rows of any lake table (bronze, silver, quarantine or gold)."""
+    """Show rows of any lake table (bronze, silver, quarantine or gold), now or as it was."""
     layer, table = parse_table_ref(name)
     settings = _settings(config, existing_lake=True, lake=lake, engine=engine)
-    print_page(show_table(settings, layer, table, where=where, limit=limit))
+    print_page(show_table(settings, layer, table, where=where, limit=limit, as_of=as_of))
+
+
+@app.command()
+@handle_errors
+def history(
+    name: str = typer.Argument(..., metavar="LAYER/TABLE", help="e.g. silver/customers."),
+    key: list[str] = typer.Option(..., "--key", help="The key's value, or COLUMN=VALUE for each column of a "
+                                  "composite key (repeat --key)."),
+    lake: str = LakeOpt,
+    engine: str = EngineOpt,
+    config: Path = ConfigOpt,
+) -> None:
+    """Show a key's versions in an SCD2 table (validity, tracked values, batch and file), or its rows in another."""
+    parse_table_ref(name)
+    settings = _settings(config, existing_lake=True, lake=lake, engine=engine)
+    print_history(api.history(settings, name, key))
+
+
+@app.command()
+@handle_errors
+def maintain(
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be deleted; change nothing."),
+    landing: str = LandingOpt,
+    lake: str = LakeOpt,
+    archive: str = ArchiveOpt,
+    engine: str = EngineOpt,
+    config: Path = ConfigOpt,
+) -> None:
+    """Compact small files, vacuum old table versions and delete archived files past retention (`maintenance:`)."""
+    settings = _settings(config, existing_lake=True, landing=landing, lake=lake, archive=archive, engine=engine)
+    with progress_bar() as update:
+        report = api.maintain(settings, dry_run=dry_run, progress=update)
+    print_maintain(report)
 
 
 
@@ -362,7 +399,8 @@ def status(config: Path = ConfigOpt, lake: str = LakeOpt, limit: int = 30) -> No
         files.add_row(Path(f.path).name, f.feed or "-", str(f.business_date), _colour(f.status),
                       *(str(v) if v is not None else "" for v in
                         (f.rows_read, f.rows_loaded, f.rows_quarantined, f.rows_duplicate)),
-                      (f.error or f.archived_path or "")[:70])
+                      (f.error or (f"deleted {f.archive_deleted_at:%Y-%m-%d} (maintain): {f.archived_path}"
+                                   if f.archive_deleted_at else f.archived_path) or "")[:70])
     console.print(files)
 
 

@@ -56,6 +56,35 @@ class Kpis(BaseModel):
         return self
 
 
+class Maintenance(BaseModel):
+    """What `shoplake maintain` keeps: old table versions (vacuum) and archived landing files.
+
+    Delta's own vacuum refuses a retention below a table's `delta.deletedFileRetentionDuration` (a week by
+    default), because a reader still on an older snapshot (a long query, a Spark job) would lose its files.
+    shoplake applies the retention set here even when shorter: maintain holds the lake's lease, so no
+    batch runs meanwhile, but a reader outside shoplake may then see its query fail.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    vacuum_retention_hours: int = Field(168, ge=0)  # table versions stay readable (show --as-of) this long
+    archive_retention_days: float | None = Field(90, ge=0)  # archived landing files kept; null: forever
+    compact_target_size: int | None = Field(None, ge=1_048_576)  # bytes per compacted file; None: the engine's
+
+    @field_validator("compact_target_size", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        """`128MB`, `1GiB` or a number of bytes."""
+        if isinstance(value, str):
+            found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?\s*", value, re.IGNORECASE)
+            if not found:
+                raise ValueError(f"{value!r} is not a size; write it like 128MB, 1GiB or a number of bytes")
+            unit = (found.group(2) or "B").upper()
+            base = 1024 if "I" in unit else 1000
+            return int(float(found.group(1)) * base ** "BKMG".index(unit[0]))
+        return value
+
+
 class Settings(BaseModel):
     """Where files land and tables live, which engine runs, and the knobs a shop may turn."""
 
@@ -84,6 +113,7 @@ class Settings(BaseModel):
     # business date of a landed file without a date in its name
     reporting_currency: str = "USD"  # marts sum amounts converted to this currency (fx_rates feed)
     kpis: Kpis = Kpis()  # thresholds of the KPI definitions
+    maintenance: Maintenance = Maintenance()  # `shoplake maintain`: vacuum and archive retention
 
     @field_validator("reporting_currency", mode="after")
     @classmethod

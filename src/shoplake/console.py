@@ -20,8 +20,9 @@ from rich.text import Text
 from shoplake.config import Settings
 from shoplake.dryrun import DryRunReport
 from shoplake.landing.ledger import DUPLICATE, FAILED, LOADED, SUCCEEDED
+from shoplake.maintain import MaintainReport
 from shoplake.pipeline import BatchOutcome, FileOutcome, RunReport
-from shoplake.tables import Page, query_table, top_reasons
+from shoplake.tables import KeyHistory, Page, query_table, top_reasons
 
 console = Console(width=None if Console().is_terminal else 160, markup=False, emoji=False)
 
@@ -73,12 +74,71 @@ def print_batch(outcome: BatchOutcome) -> None:
 
 def print_page(page: Page) -> None:
     """Rows of a lake table as a table; every value shown as text, control characters made visible."""
-    table = Table(title=Text(f"{page.table}: {len(page.rows):,} of {page.matched:,} row(s)"))
+    at = f" at {page.as_of}" if page.as_of else ""
+    table = Table(title=Text(f"{page.table}{at}: {len(page.rows):,} of {page.matched:,} row(s)"))
     for column in page.columns:
         table.add_column(Text(column), overflow="fold")
     for row in page.rows:
         table.add_row(*(_cell(value) for value in row))
     console.print(table)
+
+
+def print_history(history: KeyHistory) -> None:
+    """A key's versions (or rows) with where each came from; the Delta version its batch committed."""
+    key = ", ".join(f"{k}={v}" for k, v in history.key.items())
+    what = (f"{len(history.rows)} version(s), SCD2, tracked: {', '.join(history.tracked)}" if history.scd2
+            else f"{len(history.rows)} row(s), {history.mode}")
+    table = Table(title=Text(f"{history.table} {_shown(key)}: {what}"))
+    # file and row in one column, the file by its name: the table stays readable at 160 characters
+    columns = list(history.columns)
+    merged = "_source_file" in columns and "_row_number" in columns
+    dropped = {"_row_number", "_ingested_at"} if merged and history.scd2 else {"_row_number"} if merged else set()
+    keep = [i for i, c in enumerate(columns) if c not in dropped]
+    for i in keep:
+        table.add_column(Text("from" if merged and columns[i] == "_source_file" else columns[i]), overflow="fold")
+    table.add_column("table version", justify="right")
+    for row, version in zip(history.rows, history.table_versions, strict=True):
+        cells = []
+        for i in keep:
+            value = row[i]
+            if merged and columns[i] == "_source_file" and value is not None:
+                value = f"{Path(str(value)).name} row {row[columns.index('_row_number')]}"
+            cells.append(_cell(value))
+        table.add_row(*cells, _cell(version))
+    console.print(table)
+    if history.note:
+        say(Text.assemble(("note:", "yellow"), " ", history.note))
+
+
+def print_maintain(report: MaintainReport) -> None:
+    """Per table: files compacted and vacuumed; the archived files deleted; the totals."""
+    done = "would be deleted" if report.dry_run else "deleted"
+    table = Table(title=Text("maintain (dry run: nothing was changed)" if report.dry_run else "maintain"))
+    for name in ("table", "files compacted", "into", "old files to delete" if report.dry_run else "old files deleted",
+                 "bytes"):
+        table.add_column(name, justify="left" if name == "table" else "right")
+    for t in report.tables:
+        compacted = "-" if report.dry_run else f"{t.files_compacted:,}"
+        into = "-" if report.dry_run else f"{t.files_written:,}"
+        size = "?" if t.bytes_vacuumed is None else f"{t.bytes_vacuumed:,}"
+        table.add_row(t.table, compacted, into, f"{len(t.files_vacuumed):,}", size)
+    console.print(table)
+    for line in report.recovered:
+        say(Text.assemble(("recovered:", "yellow"), " ", line))
+    if report.dry_run:
+        for t in report.tables:
+            for name in t.files_vacuumed:
+                say(f"would vacuum {t.table}/{_shown(name)}")
+    for a in report.archived:
+        say(f"{'would delete' if report.dry_run else 'deleted'} archived file {_shown(a.path)} "
+            f"(archived {a.archived_at:%Y-%m-%d}, {a.size:,} bytes)")
+    kept = ("archived files are kept forever (maintenance.archive_retention_days: null)"
+            if report.archive_retention_days is None else
+            f"archived files older than {report.archive_retention_days:g} day(s): {len(report.archived):,} {done}")
+    say(f"{sum(t.files_compacted for t in report.tables):,} small file(s) compacted, "
+        f"{sum(len(t.files_vacuumed) for t in report.tables):,} table file(s) older than "
+        f"{report.vacuum_retention_hours} hour(s) {done}; {kept}; {report.bytes_freed:,} bytes "
+        f"{'would be freed' if report.dry_run else 'freed'} ({report.seconds:.1f} s)")
 
 
 def _cell(value: Any) -> Text:

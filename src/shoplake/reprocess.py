@@ -46,7 +46,14 @@ def reprocess(settings: Settings, *, batch: str | None = None, file: str | None 
             rows = rows[-1:]  # the latest file of that name
         else:
             rows = ledger.files_where(c.status == L.FAILED)
+        gone = [r for r in rows if not r["archive_key"] and r["archive_deleted_at"] is not None]
         rows = [r for r in rows if r["archive_key"]]
+        if not rows and gone:
+            raise ShoplakeError(
+                f"cannot reprocess {gone[-1]['archived_path']}: `shoplake maintain` deleted it on "
+                f"{gone[-1]['archive_deleted_at']:%Y-%m-%d}, past maintenance.archive_retention_days",
+                hint="the ledger still records what it loaded (`shoplake status`) and its rows stay in the lake; "
+                "to load it anew, drop a corrected export (a byte-identical copy is refused as a duplicate)")
         if not rows:
             raise ShoplakeError("nothing to reprocess: no archived file matches",
                                 hint="`shoplake status` shows the file ledger")

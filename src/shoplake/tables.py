@@ -5,15 +5,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
 
 from shoplake.config import Settings
+from shoplake.contracts import ContractSet, load_contracts
 from shoplake.contracts.expressions import ExpressionProblem, column_names, parse_boolean
+from shoplake.contracts.model import Contract
 from shoplake.engines import Engine, open_engine
-from shoplake.errors import ConfigError, EngineError
+from shoplake.engines.base import CURRENT_FLAG, VALID_FROM, VALID_TO, Commit, VersionGone
+from shoplake.errors import ConfigError, EngineError, ShoplakeError
 from shoplake.layers.sql import col, lit, select, table
 
 LAYERS = ("bronze", "silver", "quarantine", "gold")
@@ -21,6 +25,9 @@ LAYERS = ("bronze", "silver", "quarantine", "gold")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 # What a quarantined row carries besides its raw values, and how `quarantine_rows` shows it.
 _QUARANTINE_META = ("_source_file", "_row_number", "_batch_id", "_ingested_at", "_failed_rules", "_errors")
+# Where a row came from (bronze and silver rows carry these), shown by `history`.
+_PROVENANCE = ("_batch_id", "_source_file", "_row_number", "_ingested_at")
+_VERSION = "_version"  # an SCD2 row's version number within its key, when the table has it
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class Page:
     columns: list[str]
     rows: list[tuple[Any, ...]]
     matched: int
+    as_of: str | None = None  # time travel: "version N (committed <when>)"
 
 
 def query_table(config: Settings, layer: str, name: str, query: exp.Select | None = None) -> list[tuple[Any, ...]]:
@@ -63,13 +71,17 @@ def parse_table_ref(text: str) -> tuple[str, str]:
     return layer, name
 
 
-def show_table(config: Settings, layer: str, name: str, *, where: str | None = None, limit: int = 20) -> Page:
-    """Up to `limit` rows of a lake table, those for which `where` (a row rule's SQL, checked like one) is true."""
+def show_table(config: Settings, layer: str, name: str, *, where: str | None = None, limit: int = 20,
+               as_of: str | None = None) -> Page:
+    """Up to `limit` rows of a lake table, those for which `where` (a row rule's SQL, checked like one) is true.
+
+    `as_of`: the table as it was at a Delta version (a number) or at a moment (an ISO date or timestamp,
+    UTC unless it names its offset: the last version committed by then)."""
     parse_table_ref(f"{layer}/{name}")
 
     def condition(columns: list[str]) -> exp.Expr | None:
         return None if where is None else _where(where, f"{layer}/{name}", columns)
-    return _page(config, layer, name, condition, limit=limit)
+    return _page(config, layer, name, condition, limit=limit, as_of=as_of)
 
 
 def quarantine_rows(config: Settings, feed: str, *, rule: str | None = None, file: str | None = None,
@@ -101,7 +113,7 @@ def quarantine_rows(config: Settings, feed: str, *, rule: str | None = None, fil
 
 def _page(config: Settings, layer: str, name: str, condition: Callable[[list[str]], exp.Expr | None], *,
           limit: int, shown: Callable[[list[str]], list[tuple[str, exp.Expr]]] | None = None,
-          order: list[exp.Expr] | None = None) -> Page:
+          order: list[exp.Expr] | None = None, as_of: str | None = None) -> Page:
     path = f"{config.tables_root}/{layer}/{name}"
     engine = _engine(config)
     try:
@@ -109,6 +121,14 @@ def _page(config: Settings, layer: str, name: str, condition: Callable[[list[str
             raise ConfigError(f"there is no table {layer}/{name} in the lake at {config.tables_root}",
                               hint=_tables_hint(config, layer))
         columns = engine.table_columns(path)
+        when = None
+        if as_of is not None:
+            commit = resolve_as_of(engine.table_history(path), as_of, f"{layer}/{name}")
+            try:
+                columns = engine.attach_delta_version(path, layer, name, commit.version)
+            except VersionGone as gone:
+                raise ConfigError(gone.message, hint=gone.hint) from None
+            when = f"version {commit.version} (committed {commit.timestamp:%Y-%m-%d %H:%M:%S} UTC)"
         where = condition(columns)
         projection = shown(columns) if shown else [(c, col(c)) for c in columns]
         query = select(*(exp.alias_(e, c, quoted=True) for c, e in projection)).from_(table(name, layer))
@@ -126,9 +146,167 @@ def _page(config: Settings, layer: str, name: str, condition: Callable[[list[str
             raise ConfigError(f"the condition cannot be evaluated on {layer}/{name}: {error.message}",
                               hint="compare columns with values of their type (every bronze and quarantine "
                               "column is text)") from None
-        return Page(table=f"{layer}/{name}", columns=[c for c, _ in projection], rows=rows, matched=matched)
+        return Page(table=f"{layer}/{name}", columns=[c for c, _ in projection], rows=rows, matched=matched,
+                    as_of=when)
     finally:
         engine.close()
+
+
+def resolve_as_of(commits: list[Commit], text: str, shown: str) -> Commit:
+    """The commit `--as-of` names: a version number, or the last commit made at or before a moment."""
+    if not commits:
+        raise ConfigError(f"{shown} has no history to travel in")
+    first, last = commits[0], commits[-1]
+    hint = (f"{shown} has versions {first.version} to {last.version}, committed "
+            f"{first.timestamp:%Y-%m-%d %H:%M:%S} to {last.timestamp:%Y-%m-%d %H:%M:%S} UTC")
+    text = text.strip()
+    if text.isdigit():
+        found = [c for c in commits if c.version == int(text)]
+        if not found:
+            raise ConfigError(f"--as-of {text}: {shown} has no version {text}", hint=hint)
+        return found[0]
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--as-of {text!r} is neither a version number nor an ISO timestamp",
+                          hint="for example --as-of 3, --as-of 2026-01-05 or --as-of 2026-01-05T10:30:00+01:00"
+                          ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    before = [c for c in commits if c.timestamp <= moment]
+    if not before:
+        raise ConfigError(f"--as-of {text}: {shown} did not exist yet at {moment:%Y-%m-%d %H:%M:%S} UTC", hint=hint)
+    return before[-1]
+
+
+@dataclass(frozen=True)
+class KeyHistory:
+    """A key's rows in a lake table: every version (SCD2) or its current row(s), with where each came from."""
+
+    table: str  # layer/name
+    key: dict[str, str]  # key column -> the value asked for
+    scd2: bool  # rows are versions with their validity
+    mode: str  # how the table is loaded: scd2, upsert, append (a contract's load mode), or gold
+    tracked: list[str]  # scd2: the columns whose change opens a version
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    table_versions: list[int | None]  # per row: the Delta version its batch committed (None: unknown)
+    note: str | None = None  # what the table keeps, for a table that is not SCD2
+
+
+class KeyNotFound(ShoplakeError):
+    """No row of the table has the key asked for."""
+
+
+def key_history(config: Settings, layer: str, name: str, key: list[str]) -> KeyHistory:
+    """A key's versions in an SCD2 table (validity, tracked values, batch and file), or its rows in any
+    other table. `key`: one value for a one-column key, else `column=value` parts (any of the key's columns)."""
+    parse_table_ref(f"{layer}/{name}")
+    shown = f"{layer}/{name}"
+    path = f"{config.tables_root}/{layer}/{name}"
+    contracts = load_contracts(config.contracts)
+    contract = next((c for c in contracts if c.feed == name), None) if layer != "gold" else None
+    engine = _engine(config)
+    try:
+        if not engine.attach_delta(path, layer, name):
+            raise ConfigError(f"there is no table {shown} in the lake at {config.tables_root}",
+                              hint=_tables_hint(config, layer))
+        columns = engine.table_columns(path)
+        keys = _key_columns(config, contracts, contract, layer, name)
+        wanted = _parse_key(key, keys, shown)
+        known = {c.lower(): c for c in columns}
+        missing = [k for k in wanted if k.lower() not in known]
+        if missing:
+            raise ConfigError(f"{shown} has no column {', '.join(missing)}", hint=f"its columns: {', '.join(columns)}")
+        wanted = {known[k.lower()]: v for k, v in wanted.items()}
+        scd2 = {VALID_FROM, VALID_TO, CURRENT_FLAG} <= set(columns)
+        mode = contract.load.mode.value if contract is not None and layer == "silver" else (
+            "gold" if layer == "gold" else "append")
+        provenance = [c for c in _PROVENANCE if c in columns]
+        tracked: list[str] = []
+        if scd2:
+            tracked = [c for c in (contract.load.tracked if contract else ()) if c in columns] or [
+                c for c in columns if not c.startswith("_") and c not in wanted and c not in keys]
+            validity = [c for c in (_VERSION, VALID_FROM, VALID_TO, CURRENT_FLAG) if c in columns]
+            shown_columns = [*validity, *[k for k in keys if k in columns], *tracked, *provenance]
+            order = [col(VALID_FROM), *([col(_VERSION)] if _VERSION in columns else [])]
+        else:
+            first = [k for k in keys if k in columns]
+            shown_columns = [*first, *(c for c in columns if c not in first)]
+            order = [col(c) for c in ("_ingested_at", "_source_file", "_row_number") if c in columns]
+        match = exp.and_(*[exp.EQ(this=exp.Cast(this=col(k), to=exp.DataType.build("varchar")), expression=lit(v))
+                           for k, v in wanted.items()])
+        query = select(*(col(c) for c in shown_columns)).from_(table(name, layer)).where(match)
+        rows = engine.fetch(query.order_by(*order) if order else query)
+        commits = engine.table_history(path) if "_batch_id" in shown_columns else []
+        quarantined = 0
+        if not rows and layer == "silver" and engine.attach_delta(f"{config.tables_root}/quarantine/{name}",
+                                                                  "quarantine", name):
+            there = {c.lower() for c in engine.table_columns(f"{config.tables_root}/quarantine/{name}")}
+            if all(k.lower() in there for k in wanted):
+                count = select(exp.Count(this=exp.Star())).from_(table(name, "quarantine")).where(match.copy())
+                quarantined = int(engine.fetch(count)[0][0])
+    finally:
+        engine.close()
+    if not rows:
+        what = ", ".join(f"{k} {v}" for k, v in wanted.items())
+        if quarantined:
+            # quarantine columns are text: the condition compares with the value as text
+            condition = " and ".join(f"{k} = '{v.replace(chr(39), chr(39) * 2)}'" for k, v in wanted.items())
+            raise KeyNotFound(f"no row of {shown} has {what}: {quarantined} row(s) of it are in quarantine/{name}",
+                              hint=f"shoplake show quarantine/{name} --where \"{condition}\" shows them with "
+                              "every reason")
+        raise KeyNotFound(f"no row of {shown} has {what}",
+                          hint=f"`shoplake show {shown} --where ...` lists its rows")
+    committed: dict[str, int] = {}
+    for c in commits:  # a batch's last commit to the table holds its rows
+        if c.batch_id:
+            committed[c.batch_id] = c.version
+    at = shown_columns.index("_batch_id") if "_batch_id" in shown_columns else None
+    versions = [committed.get(str(r[at])) if at is not None else None for r in rows]
+    note = None
+    if not scd2:
+        note = {"upsert": f"{shown} is an upsert table, not SCD2: it keeps one row per key, the latest "
+                          f"{'by ' + contract.load.sequence if contract and contract.load.sequence else 'delivered'};"
+                          f" every delivery of the key is in bronze (`shoplake history bronze/{name} --key ...`), "
+                          f"and `shoplake show {shown} --as-of VERSION` shows the table as it was",
+                "append": f"{shown} is not SCD2: it keeps every row delivered, shown in the order they arrived",
+                "gold": f"{shown} is not SCD2: a gold table holds what its model computed from the latest batch; "
+                        f"`shoplake show {shown} --as-of VERSION` shows it as it was",
+                }.get(mode, f"{shown} is not SCD2")
+    return KeyHistory(table=shown, key=wanted, scd2=scd2, mode=mode, tracked=tracked, columns=shown_columns,
+                      rows=rows, table_versions=versions, note=note)
+
+
+def _key_columns(config: Settings, contracts: ContractSet, contract: Contract | None, layer: str,
+                 name: str) -> list[str]:
+    if contract is not None:
+        return list(contract.primary_key)
+    if layer == "gold":
+        from shoplake.layers.gold import load_models
+
+        model = next((m for m in load_models(config.models, contracts=contracts) if m.name == name), None)
+        if model is not None and model.key:
+            return list(model.key)
+    raise ConfigError(f"no key is known for {layer}/{name}: neither a contract nor a model header names one",
+                      hint="name the columns: --key column=value")
+
+
+def _parse_key(parts: list[str], keys: list[str], shown: str) -> dict[str, str]:
+    """`--key 42` for a one-column key, `--key a=1 --key b=2` for the columns of a composite one."""
+    if not parts:
+        raise ConfigError("give the key: --key VALUE, or --key COLUMN=VALUE for each column of a composite key",
+                          hint=f"the key of {shown}: {', '.join(keys) or 'unknown'}")
+    named: dict[str, str] = {}
+    for part in parts:
+        column, sep, value = part.partition("=")
+        if not sep:
+            if len(keys) != 1 or len(parts) != 1:
+                raise ConfigError(f"--key {part}: the key of {shown} is {', '.join(keys)}; give each column as "
+                                  "COLUMN=VALUE", hint=f"for example --key {keys[0]}=... --key {keys[-1]}=...")
+            return {keys[0]: part.strip()}
+        named[column.strip()] = value.strip()
+    return named
 
 
 def _where(text: str, shown: str, columns: list[str]) -> exp.Expr:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from sqlglot import exp
+
+from shoplake.errors import EngineError
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,40 @@ class WriteResult:
     rows: int
 
 
+@dataclass(frozen=True)
+class Commit:
+    """One entry of a Delta table's history: its version, when (UTC) and what made it, and the batch
+    (BATCH_TAG) when a shoplake batch did."""
+
+    version: int
+    timestamp: datetime
+    operation: str
+    batch_id: str | None
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """What compacting a table did: files replaced by fewer, larger ones, and their bytes."""
+
+    files_removed: int
+    files_added: int
+    bytes_removed: int
+    bytes_added: int
+
+
+@dataclass(frozen=True)
+class Vacuumed:
+    """The files vacuum deleted (or, in a dry run, would delete) and their bytes (None when the store
+    cannot tell without reading every object)."""
+
+    files: list[str]
+    bytes: int | None
+
+
+class VersionGone(EngineError):
+    """A table version whose data files were deleted by vacuum: it cannot be read any more."""
+
+
 class Engine(Protocol):
     capabilities: Capabilities
 
@@ -196,6 +233,27 @@ class Engine(Protocol):
     def set_fence(self, fence: Fence) -> None:
         """Every Delta commit from now on first draws a fence value and carries it as the `APP_ID`
         application transaction; a table already holding a higher value refuses with LeaseLost."""
+        ...
+
+    # -- history and upkeep (shoplake history, show --as-of, maintain) ---------------------------------
+    def table_history(self, path: str) -> list[Commit]:
+        """The table's commits, oldest first; empty when there is no table."""
+        ...
+
+    def attach_delta_version(self, path: str, schema: str, name: str, version: int) -> list[str]:
+        """Expose the table as it was at `version` as `schema.name`; returns its columns then.
+        VersionGone when vacuum deleted that version's files."""
+        ...
+
+    def compact(self, path: str, *, target_size: int | None = None, tag: str | None = None) -> Compaction:
+        """Rewrite the table's small files into files of about `target_size` bytes (the engine's default
+        when None) in one commit; the rows stay the same."""
+        ...
+
+    def vacuum(self, path: str, *, retention_hours: float, dry_run: bool, tag: str | None = None) -> Vacuumed:
+        """Delete files no version younger than `retention_hours` needs (dry run: list them). A retention
+        below the table's own minimum (delta.deletedFileRetentionDuration, a week by default) is applied
+        as asked: the caller holds the lake, so no batch reads an older version meanwhile."""
         ...
 
     def close(self) -> None: ...

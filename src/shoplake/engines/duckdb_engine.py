@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,12 @@ from shoplake.engines.base import (
     MERGE_KEY_PREFIX,
     ROW_TOO_LONG,
     Capabilities,
+    Commit,
+    Compaction,
     Fence,
     MergeSpec,
+    Vacuumed,
+    VersionGone,
     WriteJob,
     WriteResult,
     merge_clauses,
@@ -244,6 +250,81 @@ class DuckDBEngine:
     def set_fence(self, fence: Fence) -> None:
         self._fence = fence
 
+    # -- history and upkeep ------------------------------------------------------------------------
+    def table_history(self, path: str) -> list[Commit]:
+        table = _open(path)
+        if table is None:
+            return []
+        return sorted((_history_entry(info) for info in table.history()), key=lambda c: c.version)
+
+    def attach_delta_version(self, path: str, schema: str, name: str, version: int) -> list[str]:
+        """The table at an older version, read like attach_delta reads the current one: its files by
+        DuckDB's Parquet reader when local and plain, else through delta-rs's Arrow dataset."""
+        table = _open(path)
+        if table is None:
+            raise EngineError(f"there is no Delta table at {path}")
+        try:
+            table.load_as_version(version)
+        except DeltaError as error:
+            raise EngineError(f"{path} has no readable version {version}: {_short_error(error)}") from None
+        files = table.file_uris()
+        if "://" not in path:
+            missing = [f for f in files if not Path(f).exists()]
+            if missing:
+                raise VersionGone(f"version {version} of {path} cannot be read: vacuum deleted {len(missing)} of "
+                                  f"its {len(files)} data file(s)",
+                                  hint="a vacuumed version is gone for good; maintenance.vacuum_retention_hours "
+                                  "sets how long old versions stay readable")
+        self._run(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+        if files and "://" not in path and not _log_features(table):
+            listing = "[" + ", ".join(_literal(f) for f in files) + "]"
+            source = f"read_parquet({listing}, union_by_name=true)"
+        else:
+            dataset = f"_delta_{next(self._registered)}"
+            self._con.register(dataset, table.to_pyarrow_dataset() if files
+                               else pa.schema(table.schema().to_arrow()).empty_table())
+            source = _ident(dataset)
+        self._run(f"CREATE OR REPLACE VIEW {_ident(schema)}.{_ident(name)} AS SELECT * FROM {source}")
+        return [f.name for f in table.schema().fields]
+
+    def compact(self, path: str, *, target_size: int | None = None, tag: str | None = None) -> Compaction:
+        table = _open(path)
+        if table is None:
+            return Compaction(0, 0, 0, 0)
+        # The fence is drawn and checked on this snapshot; delta-rs's OPTIMIZE commit does not record
+        # application transactions, so the table keeps the fence of its last write (a later holder's
+        # check is unaffected, and OPTIMIZE's own conflict check refuses a commit made in between).
+        commit = self._commit(table, tag, path)
+        try:
+            metrics = table.optimize.compact(target_size=target_size, commit_properties=commit)
+        except Exception as error:
+            self._refuse_if_fenced_out(path)
+            raise EngineError(f"compacting {path} failed: {_short_error(error)}") from error
+        return Compaction(files_removed=int(metrics["numFilesRemoved"]), files_added=int(metrics["numFilesAdded"]),
+                          bytes_removed=int(json.loads(metrics["filesRemoved"])["totalSize"]),
+                          bytes_added=int(json.loads(metrics["filesAdded"])["totalSize"]))
+
+    def vacuum(self, path: str, *, retention_hours: float, dry_run: bool, tag: str | None = None) -> Vacuumed:
+        table = _open(path)
+        if table is None:
+            return Vacuumed([], 0)
+        hours = int(retention_hours)  # delta-rs takes whole hours
+        try:
+            # The caller's retention is the one that counts (see Engine.vacuum), not the table's minimum.
+            doomed = sorted(table.vacuum(retention_hours=hours, dry_run=True, enforce_retention_duration=False))
+            size = None if "://" in path else sum(
+                (Path(path) / f).stat().st_size for f in doomed if (Path(path) / f).exists())
+            if doomed and not dry_run:
+                commit = self._commit(table, tag, path)
+                table.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False,
+                             commit_properties=commit)
+        except (EngineError, LeaseLost):
+            raise
+        except Exception as error:
+            self._refuse_if_fenced_out(path)
+            raise EngineError(f"vacuuming {path} failed: {_short_error(error)}") from error
+        return Vacuumed(files=doomed, bytes=size)
+
     def _commit(self, table: DeltaTable | None, tag: str | None, path: str) -> CommitProperties | None:
         """The properties of one commit to `table` (None: a new table): the batch tag, and the fence as
         the application transaction. The commit must be made on this same snapshot of the table, so that
@@ -455,6 +536,20 @@ def _open(path: str) -> DeltaTable | None:
             raise
         raise EngineError(f"cannot read the Delta table {path}: {_short_error(error)}",
                           hint="upgrade deltalake, or read this lake with the Spark engine (--engine spark)") from None
+
+
+def _history_entry(info: Mapping[str, Any]) -> Commit:
+    """A delta-rs history entry as a Commit; the batch tag is a top-level key (delta-rs's custom
+    metadata) or inside Spark's userMetadata JSON (a table delta-spark wrote)."""
+    batch = info.get(BATCH_TAG)
+    if batch is None and isinstance(info.get("userMetadata"), str):
+        try:
+            batch = json.loads(info["userMetadata"]).get(BATCH_TAG)
+        except (ValueError, AttributeError):
+            batch = None
+    stamp = datetime.fromtimestamp(int(info["timestamp"]) / 1000, UTC).replace(tzinfo=None)
+    return Commit(version=int(info["version"]), timestamp=stamp, operation=str(info.get("operation", "")),
+                  batch_id=None if batch is None else str(batch))
 
 
 def _check_fence(table: DeltaTable, fence: int) -> None:

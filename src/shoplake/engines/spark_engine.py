@@ -28,8 +28,12 @@ from shoplake.engines.base import (
     MERGE_KEY_PREFIX,
     ROW_TOO_LONG,
     Capabilities,
+    Commit,
+    Compaction,
     Fence,
     MergeSpec,
+    Vacuumed,
+    VersionGone,
     WriteJob,
     WriteResult,
     merge_clauses,
@@ -253,6 +257,97 @@ class SparkEngine:
 
     def set_fence(self, fence: Fence) -> None:
         self._fence = fence
+
+    # -- history and upkeep ------------------------------------------------------------------------
+    def table_history(self, path: str) -> list[Commit]:
+        from delta.tables import DeltaTable
+
+        if not DeltaTable.isDeltaTable(self._spark, path):
+            return []
+        commits = []
+        for row in DeltaTable.forPath(self._spark, path).history().select(
+                "version", "timestamp", "operation", "userMetadata").collect():
+            batch = None
+            if row["userMetadata"]:
+                try:
+                    batch = json.loads(row["userMetadata"]).get(BATCH_TAG)
+                except (ValueError, AttributeError):
+                    batch = None
+            commits.append(Commit(version=int(row["version"]), timestamp=row["timestamp"],
+                                  operation=str(row["operation"]), batch_id=batch))
+        return sorted(commits, key=lambda c: c.version)
+
+    def attach_delta_version(self, path: str, schema: str, name: str, version: int) -> list[str]:
+        from delta.tables import DeltaTable
+
+        if not DeltaTable.isDeltaTable(self._spark, path):
+            raise EngineError(f"there is no Delta table at {path}")
+        if "://" not in path or path.startswith("file:"):
+            # Spark finds missing files only when it reads them; delta-rs lists the version's files at once.
+            import deltalake
+
+            files = deltalake.DeltaTable(path, version=version).file_uris()
+            missing = [f for f in files if not os.path.exists(f.removeprefix("file://"))]
+            if missing:
+                raise VersionGone(f"version {version} of {path} cannot be read: vacuum deleted {len(missing)} of "
+                                  f"its {len(files)} data file(s)",
+                                  hint="a vacuumed version is gone for good; maintenance.vacuum_retention_hours "
+                                  "sets how long old versions stay readable")
+        try:
+            frame = self._spark.read.format("delta").option("versionAsOf", version).load(path)
+        except Exception as error:
+            raise EngineError(f"{path} has no readable version {version}: {_short(error)}") from None
+        frame.createOrReplaceTempView(f"{schema}__{name}")
+        return list(frame.columns)
+
+    def compact(self, path: str, *, target_size: int | None = None, tag: str | None = None) -> Compaction:
+        from delta.tables import DeltaTable
+
+        if not DeltaTable.isDeltaTable(self._spark, path):
+            return Compaction(0, 0, 0, 0)
+        size_key = "spark.databricks.delta.optimize.maxFileSize"
+        with self._tagged(tag, path):
+            if target_size is not None:
+                self._spark.conf.set(size_key, str(target_size))
+            try:
+                rows = DeltaTable.forPath(self._spark, path).optimize().executeCompaction().collect()
+            except Exception as error:
+                raise EngineError(f"compacting {path} failed: {_short(error)}") from error
+            finally:
+                if target_size is not None:
+                    self._spark.conf.unset(size_key)
+        metrics = rows[0]["metrics"] if rows else None
+        if metrics is None:
+            return Compaction(0, 0, 0, 0)
+        return Compaction(files_removed=int(metrics["numFilesRemoved"]), files_added=int(metrics["numFilesAdded"]),
+                          bytes_removed=int(metrics["filesRemoved"]["totalSize"] or 0),
+                          bytes_added=int(metrics["filesAdded"]["totalSize"] or 0))
+
+    def vacuum(self, path: str, *, retention_hours: float, dry_run: bool, tag: str | None = None) -> Vacuumed:
+        from delta.tables import DeltaTable
+
+        if not DeltaTable.isDeltaTable(self._spark, path):
+            return Vacuumed([], 0)
+        check = "spark.databricks.delta.retentionDurationCheck.enabled"
+        # The caller's retention is the one that counts (see Engine.vacuum), not the table's minimum.
+        self._spark.conf.set(check, "false")
+        try:
+            target = "delta.`" + path.replace("`", "``") + "`"
+            listed = self._spark.sql(f"VACUUM {target} RETAIN {float(retention_hours)} HOURS DRY RUN").collect()
+            doomed = sorted(str(row[0]) for row in listed)
+            local = [d.removeprefix("file:").removeprefix("//") for d in doomed]
+            size = sum(os.path.getsize(f) for f in local if os.path.exists(f)) if all(
+                "://" not in d or d.startswith("file:") for d in doomed) else None
+            if doomed and not dry_run:
+                with self._tagged(tag, path):
+                    DeltaTable.forPath(self._spark, path).vacuum(float(retention_hours))
+        except (EngineError, LeaseLost):
+            raise
+        except Exception as error:
+            raise EngineError(f"vacuuming {path} failed: {_short(error)}") from error
+        finally:
+            self._spark.conf.unset(check)
+        return Vacuumed(files=doomed, bytes=size)
 
     @contextmanager
     def _tagged(self, tag: str | None, path: str) -> Iterator[int | None]:

@@ -47,6 +47,9 @@ files = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("detected_at", sa.DateTime, nullable=False),
     sa.Column("processed_at", sa.DateTime),
+    # When `shoplake maintain` deleted the archived file past its retention (archive_key is then cleared;
+    # archived_path keeps where it was, and the row keeps what it loaded).
+    sa.Column("archive_deleted_at", sa.DateTime),
 )
 
 batches = sa.Table(
@@ -102,7 +105,7 @@ table_state = sa.Table(
 )
 
 # Columns added after a table was first created: added to an older state store when it is opened.
-_ADDED_COLUMNS = {"locks": [locks.c.fence]}
+_ADDED_COLUMNS = {"locks": [locks.c.fence], "files": [files.c.archive_deleted_at]}
 
 # Every status a row can hold, defined once here; code compares statuses with these names, never literals.
 WAITING = "waiting"
@@ -138,6 +141,7 @@ class FileRow:
     rows_duplicate: int | None
     error: str | None
     archived_path: str | None
+    archive_deleted_at: datetime | None = None  # maintain deleted the archived file (past its retention)
 
 
 @dataclass(frozen=True)
@@ -265,7 +269,7 @@ class Ledger:
             rows = conn.execute(sa.select(
                 files.c.path, files.c.feed, files.c.business_date, files.c.status, files.c.batch_id,
                 files.c.rows_read, files.c.rows_loaded, files.c.rows_quarantined, files.c.rows_duplicate,
-                files.c.error, files.c.archived_path,
+                files.c.error, files.c.archived_path, files.c.archive_deleted_at,
             ).order_by(files.c.file_id.desc()).limit(limit)).all()
         return [FileRow(*row) for row in rows]
 
@@ -308,6 +312,13 @@ class Ledger:
                 archive_key=old["archive_key"], archived_path=old["archived_path"], detected_at=now()))
             conn.execute(files.update().where(files.c.file_id == file_id).values(status=superseded))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def archive_deleted(self, archive_key: str) -> None:
+        """The archived file at `archive_key` was deleted (maintain's archive retention): every row that
+        points at it says so, and no longer points at it."""
+        with self._tx() as conn:
+            conn.execute(files.update().where(files.c.archive_key == archive_key).values(
+                archive_key=None, archive_deleted_at=now()))
 
     def forget_waiting(self, relative: str) -> None:
         """A waiting file that left landing without being processed (deleted by its sender)."""

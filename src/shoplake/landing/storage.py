@@ -78,6 +78,10 @@ class Store(Protocol):
         """How to name the file to a person: a path or a URI."""
         ...
 
+    def delete(self, relative: str) -> None:
+        """Remove a file (nothing to do when it is gone already)."""
+        ...
+
 
 def is_remote(location: str | Path) -> bool:
     return "://" in str(location)
@@ -191,6 +195,9 @@ class LocalStore:
     def describe(self, relative: str) -> str:
         return str(self.root / relative)
 
+    def delete(self, relative: str) -> None:
+        (self.root / relative).unlink(missing_ok=True)
+
     def move(self, relative: str, target: Store, target_relative: str) -> None:
         source = self.root / relative
         if self._regular(relative) is None:
@@ -303,6 +310,9 @@ class S3Store:
 
     def describe(self, relative: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{relative}"
+
+    def delete(self, relative: str) -> None:
+        self._call(f"deleting {self.describe(relative)}", "delete_object", Key=self.prefix + relative)
 
     def _cached(self, relative: str, cache: Path) -> Path:
         return cache / self.bucket / (self.prefix + relative)
