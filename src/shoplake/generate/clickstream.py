@@ -19,6 +19,9 @@ PAGE_VIEW, ADD_TO_CART, REMOVE_FROM_CART, CHECKOUT, PURCHASE, SEARCH = range(len
 SESSION_LENGTH_WEIGHTS = (0.22, 0.20, 0.16, 0.13, 0.10, 0.08, 0.06, 0.05)  # 1..8 events
 MEAN_SESSION_LENGTH = sum((i + 1) * w for i, w in enumerate(SESSION_LENGTH_WEIGHTS))
 ANONYMOUS_SHARE = 0.4
+# Of signed-in sessions, those an older app version exports without a session id (gold cuts them by
+# inactivity instead).
+SESSIONLESS_SHARE = 0.05
 # How far down the funnel a session gets: browse only, cart, checkout, purchase.
 FUNNEL_DEPTH_WEIGHTS = (0.60, 0.22, 0.06, 0.12)
 _FUNNEL = np.array([ADD_TO_CART, CHECKOUT, PURCHASE])
@@ -72,6 +75,8 @@ def events_table(
     customer = customers.customer_id[customers.sample(rng, sessions, before=start)]
     device = choose(rng, DEVICE_WEIGHTS, sessions)
     term = rng.integers(0, len(_SEARCH_TERMS), n)
+    # Drawn last, so the rest of the day's events are what they were before this share existed.
+    sessionless = ~anonymous & (rng.random(sessions) < SESSIONLESS_SHARE)
 
     # Clickstream exports are in time order; ids are handed out in that order.
     by_time = np.argsort(event_at, kind="stable")
@@ -83,7 +88,9 @@ def events_table(
     product_text = render.integers(product)
     return feed_table("events", {
         "event_id": render.join(f"ev_{day_tag}_", render.padded(np.arange(1, n + 1), 9)),
-        "session_id": render.join(f"s_{day_tag}_", render.padded(session + 1, 7)),
+        "session_id": render.blank_where(
+            render.join(f"s_{day_tag}_", render.padded(session + 1, 7)), sessionless[session]
+        ),
         "customer_id": render.blank_where(
             render.integers(customer[session]), anonymous[session]
         ),
