@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from click.testing import Result
+from deltalake import DeltaTable
 from typer.testing import CliRunner
 
 from shoplake.cli import app
@@ -152,3 +154,54 @@ def test_reprocess_and_replay_take_landing_lake_and_archive_like_run(tmp_path: P
     assert "orders: 0 row(s) moved to silver, 3 stay in quarantine" in replay.output
     assert not (elsewhere / "archive").exists() and not (elsewhere / "lake").exists()
     shutil.rmtree(lake)
+
+
+@pytest.fixture(scope="module")
+def travelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lake whose silver/orders gains a row in a second batch: version 0 holds 2 orders, version 1 holds 3."""
+    root = tmp_path_factory.mktemp("as_of")
+    landing = root / "landing"
+    landing.mkdir()
+    copy_fixture("mini", landing)
+    (landing / "orders_2026_01_06.csv").write_text(
+        "order_id,customer_id,status,num_items,order_amount,currency,created_at,updated_at\n"
+        "106,1,created,1,10.00,USD,2026-01-06 09:00:00,2026-01-06 09:00:00\n", encoding="utf-8")
+    run(Settings(landing=landing, lake=root / "lake", archive=root / "archive"))
+    return root / "lake"
+
+
+def test_show_as_of_a_version_or_a_moment_shows_the_table_as_it_was(travelled: Path) -> None:
+    log = {h["version"]: h["timestamp"] for h in DeltaTable(str(travelled / "silver" / "orders")).history()}
+    assert sorted(log) == [0, 1]
+    old = shoplake("show", "silver/orders", "--as-of", "0", "--lake", str(travelled))
+    assert old.exit_code == 0, old.output
+    assert "silver/orders at version 0 (committed " in old.output and ": 2 of 2 row(s)" in old.output
+    assert "106" not in old.output
+    now = shoplake("show", "silver/orders", "--lake", str(travelled))
+    assert "silver/orders: 3 of 3 row(s)" in now.output
+    # A moment picks the last version committed by then: version 0's own commit time, in UTC and with an offset.
+    moment = datetime.fromtimestamp(log[0] / 1000, UTC)
+    for text in (moment.isoformat(), moment.astimezone(timezone(timedelta(hours=2))).isoformat()):
+        at = shoplake("show", "silver/orders", "--as-of", text, "--lake", str(travelled))
+        assert at.exit_code == 0, at.output
+        assert "at version 0 " in at.output and ": 2 of 2 row(s)" in at.output
+    later = shoplake("show", "silver/orders", "--as-of", (moment + timedelta(days=1)).isoformat(),
+                     "--lake", str(travelled))
+    assert "at version 1 " in later.output and ": 3 of 3 row(s)" in later.output
+    filtered = shoplake("show", "silver/orders", "--as-of", "1", "--where", "order_id = 106", "--lake", str(travelled))
+    assert "at version 1 " in filtered.output and ": 1 of 1 row(s)" in filtered.output
+
+
+@pytest.mark.parametrize(("as_of", "message"), [
+    ("7", "error: --as-of 7: silver/orders has no version 7"),
+    ("2020-01-01", "error: --as-of 2020-01-01: silver/orders did not exist yet at 2020-01-01 00:00:00 UTC"),
+    ("last tuesday", "error: --as-of 'last tuesday' is neither a version number nor an ISO timestamp"),
+])
+def test_show_as_of_a_version_or_moment_the_table_lacks_is_a_usage_error(travelled: Path, as_of: str,
+                                                                         message: str) -> None:
+    result = shoplake("show", "silver/orders", "--as-of", as_of, "--lake", str(travelled))
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(message)
+    assert "Traceback" not in result.output
+    if as_of != "last tuesday":
+        assert "hint: silver/orders has versions 0 to 1, committed " in result.output
