@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 
 from shoplake.config import Settings
 from shoplake.contracts import load_contracts
@@ -130,21 +131,41 @@ def day(text: str) -> date:
     return datetime.strptime(text.removesuffix(" UTC"), "%Y-%m-%d %H:%M:%S.%f").date()
 
 
-def expected_daily_sales() -> dict[date, tuple[int, int, Decimal]]:
-    """(orders, items, gross revenue) per order date; a sale is an item whose order is not cancelled."""
+def expected_sales() -> list[dict[str, object]]:
+    """The sales (items whose order is not cancelled) with what the marts need: TheLook's prices are US dollars,
+    the reporting currency (the orders carry no currency), and its products have one version each."""
     orders = {row["order_id"]: row for row in valid("orders.csv")}
-    order_ids: dict[date, set[str]] = defaultdict(set)
-    items: dict[date, int] = defaultdict(int)
-    gross: dict[date, Decimal] = defaultdict(Decimal)
+    products = {row["id"]: row for row in valid("products.csv")}
+    sales = []
     for item in valid("order_items.csv"):
         order = orders[item["order_id"]]
         if order["status"].lower() == "cancelled":
             continue
-        ordered_on = day(order["created_at"])
-        order_ids[ordered_on].add(order["order_id"])
-        items[ordered_on] += 1
-        gross[ordered_on] += cents(item["sale_price"])
-    return {d: (len(order_ids[d]), items[d], gross[d]) for d in order_ids}
+        product = products[item["product_id"]]
+        sales.append({"order_id": order["order_id"], "product_id": int(item["product_id"]),
+                      "order_date": day(order["created_at"]), "category": product["category"],
+                      "revenue": cents(item["sale_price"]), "cost": cents(product["cost"]),
+                      "is_returned": item["status"].lower() == "returned"})
+    return sales
+
+
+def expected_measures(*key: str) -> dict[tuple[object, ...], dict[str, object]]:
+    """DESIGN.md's measures per `key` (README, KPI definitions)."""
+    groups: dict[tuple[object, ...], list[dict[str, object]]] = defaultdict(list)
+    for sale in expected_sales():
+        groups[tuple(sale[k] for k in key)].append(sale)
+    measures = {}
+    for group, sales in groups.items():
+        orders = {s["order_id"] for s in sales}
+        gross = sum((s["revenue"] for s in sales), Decimal(0))
+        returned = sum((s["revenue"] for s in sales if s["is_returned"]), Decimal(0))
+        kept_cost = sum((s["cost"] for s in sales if not s["is_returned"]), Decimal(0))
+        measures[group] = {
+            "orders": len(orders), "items": len(sales), "gross_revenue": gross, "returned_revenue": returned,
+            "net_revenue": gross - returned, "margin": gross - returned - kept_cost,
+            "average_order_value": float(gross) / len(orders),
+            "return_rate": len({s["order_id"] for s in sales if s["is_returned"]}) / len(orders)}
+    return measures
 
 
 # -- the tests ------------------------------------------------------------------------------------
@@ -211,11 +232,31 @@ def test_customers_keep_postal_codes_as_text_and_read_the_text_null_as_null(load
         assert customer["city"] == (None if row["city"] == "null" else row["city"])
 
 
-def test_gold_daily_sales_matches_a_plain_python_computation(loaded: Loaded) -> None:
-    gold = query_table(loaded.settings, "gold", "agg_daily_sales")
-    assert gold, "gold.agg_daily_sales was not built"
-    # select * order of agg_daily_sales: order_date, orders, items, gross_revenue, ...
-    actual = {row[0]: (row[1], row[2], row[3]) for row in gold}
-    expected = expected_daily_sales()
-    assert actual == expected
-    assert sum(gross for _, _, gross in actual.values()) == sum(gross for _, _, gross in expected.values())
+@pytest.mark.parametrize(("model", "key", "ratios"), [
+    ("agg_daily_sales", ("order_date",), True),
+    ("agg_category_daily", ("order_date", "category"), True),
+    ("agg_product_performance", ("product_id",), False),
+])
+def test_gold_sales_marts_match_a_plain_python_computation(loaded: Loaded, model: str, key: tuple[str, ...],
+                                                           ratios: bool) -> None:
+    rows = DeltaTable(str(loaded.settings.lake / "gold" / model)).to_pyarrow_table().to_pylist()
+    assert rows, f"gold.{model} was not built"
+    actual = {tuple(row[k] for k in key): row for row in rows}
+    expected = expected_measures(*key)
+    assert sorted(actual, key=repr) == sorted(expected, key=repr)
+    exact = ("orders", "items", "gross_revenue", "net_revenue", "margin")
+    for group, want in expected.items():
+        got = actual[group]
+        assert {c: got[c] for c in exact} == {c: want[c] for c in exact}, group
+        if ratios:
+            assert got["returned_revenue"] == want["returned_revenue"] and got["sales_without_rate"] == 0, group
+            assert got["average_order_value"] == pytest.approx(want["average_order_value"]), group
+            assert got["return_rate"] == pytest.approx(want["return_rate"]), group
+    assert any(w["margin"] != w["net_revenue"] for w in expected.values()), "costs are subtracted"
+
+
+def test_gold_fact_sales_is_in_dollars_at_rate_one(loaded: Loaded) -> None:
+    facts = DeltaTable(str(loaded.settings.lake / "gold" / "fact_sales")).to_pyarrow_table().to_pylist()
+    assert len(facts) == len(expected_sales())
+    assert {(f["currency"], f["fx_rate"], f["has_fx_rate"]) for f in facts} == {("USD", Decimal(1), True)}
+    assert all(f["revenue"] == f["sale_price"] and f["product_key"] and f["customer_key"] for f in facts)

@@ -2,44 +2,16 @@
 -- kind: kpi
 -- grain: one row per order date and product category
 -- key: order_date, category
--- description: The measures of agg_daily_sales per category; an order counts once in each category it bought from.
-with sales as (
-  select * from gold.fact_sales
-),
-per_order as (
-  select order_date, category, order_id, bool_or(is_returned) as has_return
-  from sales
-  group by order_date, category, order_id
-),
-order_counts as (
-  select order_date, category, count(*) as orders, count_if(has_return) as returned_orders
-  from per_order
-  group by order_date, category
-),
-revenue as (
-  select
-    order_date,
-    category,
-    count(*) as items,
-    sum(sale_price) as gross_revenue,
-    sum(case when is_returned then sale_price else 0 end) as returned_revenue,
-    sum(case when is_returned then 0 else coalesce(cost, 0) end) as kept_cost
-  from sales
-  group by order_date, category
+-- partition: order_date
+-- description: The measures of agg_daily_sales per category (the category level of agg_sales_measures); an order counts once in each category it bought from.
+with measures as (
+  select * from gold.agg_sales_measures
 ),
 final as (
   select
-    r.order_date,
-    r.category,
-    o.orders,
-    r.items,
-    cast(r.gross_revenue as decimal(18, 2)) as gross_revenue,
-    cast(r.returned_revenue as decimal(18, 2)) as returned_revenue,
-    cast(r.gross_revenue - r.returned_revenue as decimal(18, 2)) as net_revenue,
-    cast(r.gross_revenue - r.returned_revenue - r.kept_cost as decimal(18, 2)) as margin,
-    case when o.orders = 0 then 0.0 else cast(r.gross_revenue as double) / o.orders end as average_order_value,
-    case when o.orders = 0 then 0.0 else cast(o.returned_orders as double) / o.orders end as return_rate
-  from revenue as r
-  join order_counts as o on o.order_date = r.order_date and o.category = r.category
+    order_date, category, orders, items, gross_revenue, returned_revenue, net_revenue, margin,
+    average_order_value, return_rate, sales_without_rate
+  from measures
+  where level = 'category'
 )
 select * from final
