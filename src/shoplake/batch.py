@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from shoplake.contracts import LoadMode
 from shoplake.engines import WriteJob
 from shoplake.errors import BatchFailed, FileRejected, LeaseLost, ShoplakeError
 from shoplake.faults import crash_point
 from shoplake.landing import ledger as L
 from shoplake.landing.archive import FAILED_FOLDER, PROCESSED_FOLDER, archive_target
 from shoplake.landing.triggers import read_trigger
-from shoplake.layers import bronze, gold, silver
+from shoplake.layers import bronze, gold, scd2, silver
 from shoplake.layers.sql import col, lit
 from shoplake.notify import BATCH_FAILED, FILE_FAILED, Event
 from shoplake.outcomes import BatchOutcome, FileOutcome
@@ -37,6 +38,7 @@ class Batch:
         self.by_relative: dict[str, FileOutcome] = {}
         self.replaces = {w.relative: w.replaces for w in waiting if w.replaces}
         self.versions_noted = False
+        self.recomputed: set[str] = set()  # SCD2 feeds whose replaced observations left their log
 
     def step(self, what: str, done: int, total: int) -> None:
         if self.s.progress:
@@ -115,7 +117,7 @@ class Batch:
         # 3. Write bronze, then quarantine and silver, then gold; every table's version noted first.
         jobs = [job for feed in order for job in silver.stage_writes(
             engine, contracts[feed], s.lake, in_silver=feed in in_silver, bronze=not self.replay,
-            quarantine_mode="overwrite" if feed == self.replay else "append")]
+            quarantine_mode="overwrite" if feed == self.replay else "append", replaced=feed in self.recomputed)]
         self._note_versions([*(j.path for j in jobs), *(gold.gold_path(s.lake, m.name) for m in s.models)])
         with report.timed("write"):
             bronze_jobs = [j for j in jobs if "/bronze/" in j.path]
@@ -204,7 +206,10 @@ class Batch:
     def _replaced_tables(self) -> list[str]:
         feeds = {w.feed for w in self.waiting if w.replaces and w.feed}
         layers = ("bronze", "quarantine", "silver")
-        return [f"{self.s.lake}/{layer}/{feed}" for feed in sorted(feeds) for layer in layers]
+        # SCD2 history is never cut: its observations leave the log instead, and the keys are recomputed.
+        return [scd2.observations_path(self.s.lake, feed)
+                if layer == "silver" and self.s.contracts[feed].load.mode is LoadMode.SCD2
+                else f"{self.s.lake}/{layer}/{feed}" for feed in sorted(feeds) for layer in layers]
 
     def _clear_replaced(self, paths: list[str]) -> None:
         """Delete what the earlier batch loaded from the files being reprocessed."""
@@ -213,12 +218,21 @@ class Batch:
             by_batch.setdefault(batch, []).append(relative)
         for path in paths:
             feed = path.rsplit("/", 1)[-1]
+            conditions: list[exp.Expr] = []
             for batch, relatives in by_batch.items():
                 mine = [r for r in relatives if any(w.relative == r and w.feed == feed for w in self.waiting)]
                 if mine:
                     where = exp.and_(exp.EQ(this=col("_batch_id"), expression=lit(batch)),
                                      exp.In(this=col("_source_file"), expressions=[lit(r) for r in mine]))
-                    self.s.engine.delete_rows(path, where, tag=self.batch_id)
+                    conditions.append(where)
+            if path == scd2.observations_path(self.s.lake, feed):
+                if conditions:
+                    scd2.forget_observations(self.s.engine, self.s.contracts[feed], self.s.lake,
+                                             exp.or_(*conditions), tag=self.batch_id)
+                    self.recomputed.add(feed)
+                continue
+            for condition in conditions:
+                self.s.engine.delete_rows(path, condition, tag=self.batch_id)
 
     def fail(self, error: str) -> None:
         """Undo every write of the batch, then send its files to archive/failed/."""

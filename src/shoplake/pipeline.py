@@ -29,7 +29,7 @@ from typing import Any
 
 from shoplake.batch import LOCK, Batch
 from shoplake.config import Settings
-from shoplake.contracts import ContractSet, load_contracts
+from shoplake.contracts import ContractSet, LoadMode, load_contracts
 from shoplake.engines import Engine, open_engine
 from shoplake.errors import ConfigError, LakeStateMismatch, LeaseLost, ShoplakeError
 from shoplake.faults import crash_point
@@ -37,7 +37,7 @@ from shoplake.landing import ledger as L
 from shoplake.landing.archive import FAILED_FOLDER, archive_target, finish_move
 from shoplake.landing.files import classify, in_progress, landed_file
 from shoplake.landing.storage import Entry, LocalStore, open_store
-from shoplake.layers import gold, silver
+from shoplake.layers import gold, scd2, silver
 from shoplake.notify import BATCH_ROLLED_BACK, FILE_DUPLICATE, Event, Notifiers
 from shoplake.outcomes import BatchOutcome, FileOutcome, Progress, RunReport
 
@@ -222,6 +222,7 @@ class Session:
     def _table_paths(self) -> list[str]:
         feeds = [c.feed for c in self.contracts]
         layered = [f"{self.lake}/{layer}/{feed}" for feed in feeds for layer in ("bronze", "silver", "quarantine")]
+        layered += [scd2.observations_path(self.lake, c.feed) for c in self.contracts if c.load.mode is LoadMode.SCD2]
         return [*layered, *(gold.gold_path(self.lake, m.name) for m in self.models)]
 
     def _record_tables(self, paths: Any, batch_id: str | None) -> None:

@@ -165,6 +165,10 @@ def _check_columns(contract: Contract) -> None:
             raise ContractError(source, f"load.tracked names unknown column {tracked!r}")
     if load.tracked and load.mode is not LoadMode.SCD2:
         raise ContractError(source, "load.tracked only applies to mode scd2")
+    for option in ("untracked", "deletes"):
+        if option in load.model_fields_set and load.mode is not LoadMode.SCD2:
+            raise ContractError(source, f"load.{option} only applies to mode scd2",
+                                hint="remove it, or historise the feed with `mode: scd2`")
     for column in contract.columns:
         _check_column(contract, column)
     derived: list[tuple[str, str, exp.Expr]] = []
@@ -186,6 +190,11 @@ def _check_columns(contract: Contract) -> None:
         where = f"rule {rule.name}"
         rules.append((where, rule.expr, _check_expression(contract, where, rule.expr, known | set(contract.derived),
                                                           boolean=True)))
+    if load.deletes is not None:
+        # A delete marker is a row rule: one boolean over the typed row, checked (and typed) like one.
+        where = "load.deletes"
+        rules.append((where, load.deletes, _check_expression(contract, where, load.deletes,
+                                                            known | set(contract.derived), boolean=True)))
     _check_types(contract, derived, rules)
 
 

@@ -42,6 +42,13 @@ class LoadMode(StrEnum):
     SCD2 = "scd2"
 
 
+class Untracked(StrEnum):
+    """scd2: what the columns outside `tracked` hold in a version."""
+
+    UPDATE = "update"  # the values of the version's last observation: the current version is updated in place
+    IGNORE = "ignore"  # the values of the observation that opened the version
+
+
 class DriftPolicy(StrEnum):
     RESCUE = "rescue"  # extra columns kept as JSON in _rescued, missing ones read as NULL
     QUARANTINE = "quarantine"  # rows of a drifted file go to quarantine
@@ -117,6 +124,8 @@ class Load(_Strict):
     mode: LoadMode = LoadMode.APPEND
     sequence: str | None = None  # latest value wins among versions of one key
     tracked: tuple[str, ...] = ()  # scd2: a change in these columns opens a new version
+    untracked: Untracked = Untracked.UPDATE  # scd2: the other columns' values in a version
+    deletes: str | None = None  # scd2: a row rule (SQL boolean) marking a row as the key's deletion
 
 
 class Freshness(_Strict):

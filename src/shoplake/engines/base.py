@@ -30,11 +30,15 @@ class Capabilities:
     dialect: str  # sqlglot dialect the engine speaks
 
 
-# Columns of SCD2 silver tables, and the prefix of the merge-key columns a staged SCD2 change carries.
+# Columns of SCD2 silver tables (a version's number, the newest sequence value it accounts for, its
+# period), and the prefix of the columns a staged merge source carries that are not data.
+VERSION = "_version"
+LAST_SEEN = "_last_seen"
 VALID_FROM = "_valid_from"
 VALID_TO = "_valid_to"
 CURRENT_FLAG = "_is_current"
 MERGE_KEY_PREFIX = "_mk_"
+DELETE_FLAG = MERGE_KEY_PREFIX + "delete"  # scd2: the source row deletes the stored version it matches
 # Commit metadata naming the batch that made a Delta commit (in the table's history on every engine).
 BATCH_TAG = "shoplake.batch_id"
 # The Delta application transaction every shoplake commit carries: its version is the lake lease's fence
@@ -60,21 +64,22 @@ class MergeSpec:
     """How rows of a staged table become rows of a silver table; the same for every engine.
 
     upsert: match on `keys`; a matched row is replaced only by a row at least as new by `sequence`.
-    scd2: the staged table holds new versions (merge keys NULL, inserted) and closers (merge keys
-    set, matched against the current version, which gets `_valid_to = close_at` and stops being current).
+    scd2: match on `keys` and `_valid_from` (a version); a source row flagged `DELETE_FLAG` deletes the
+    version it matches, any other replaces it or is inserted as a new version.
     """
 
     mode: Literal["upsert", "scd2"]
     keys: tuple[str, ...]
     sequence: str | None = None
-    close_at: str | None = None
 
 
 @dataclass(frozen=True)
 class MergeClauses:
     """A MergeSpec as the clauses of a Delta MERGE (source `s`, target `t`), rendered for one dialect.
 
-    Written once here, so both engines merge alike; `None` for a set or values means all columns.
+    Written once here, so both engines merge alike; `None` for a set or values means all columns. The
+    clauses apply in this order: delete a matched row (when `delete_when` holds), update a matched row,
+    insert an unmatched one.
     """
 
     on: str
@@ -82,6 +87,7 @@ class MergeClauses:
     update_set: dict[str, str] | None
     insert_when: str | None
     insert_values: dict[str, str] | None
+    delete_when: str | None = None
 
 
 def merge_clauses(spec: MergeSpec, columns: list[str], dialect: str) -> MergeClauses:
@@ -103,21 +109,17 @@ def merge_clauses(spec: MergeSpec, columns: list[str], dialect: str) -> MergeCla
 
             newer = sql(exp.GTE(this=seq("s"), expression=seq("t")))
         return MergeClauses(on=sql(on), update_when=newer, update_set=None, insert_when=None, insert_values=None)
-    # SCD2 in one commit: rows carrying a merge key close the current version of their key, rows whose
-    # merge key is NULL never match and are inserted as the new current version.
-    on = exp.and_(*[exp.EQ(this=c("t", k), expression=c("s", MERGE_KEY_PREFIX + k)) for k in spec.keys],
-                  c("t", CURRENT_FLAG))
+    # SCD2 in one commit: a version is its key and _valid_from. Only changed versions are in the source,
+    # so the files holding unchanged history are not rewritten.
+    on = exp.and_(*[exp.EQ(this=c("t", k), expression=c("s", k)) for k in (*spec.keys, VALID_FROM)])
+
     def ident(name: str) -> exp.Identifier:
         return exp.Identifier(this=name, quoted=True)
 
-    return MergeClauses(
-        on=sql(on),
-        update_when=None,
-        update_set={sql(ident(VALID_TO)): sql(c("s", spec.close_at or VALID_TO)),
-                    sql(ident(CURRENT_FLAG)): sql(exp.false())},
-        insert_when=sql(exp.and_(*[c("s", MERGE_KEY_PREFIX + k).is_(exp.null()) for k in spec.keys])),
-        insert_values={sql(ident(name)): sql(c("s", name)) for name in columns},
-    )
+    data = {sql(ident(name)): sql(c("s", name)) for name in columns}
+    upsert = sql(exp.Not(this=c("s", DELETE_FLAG)))
+    return MergeClauses(on=sql(on), update_when=upsert, update_set=data, insert_when=upsert,
+                        insert_values=dict(data), delete_when=sql(c("s", DELETE_FLAG)))
 
 
 @dataclass(frozen=True)

@@ -427,6 +427,8 @@ class DuckDBEngine:
             rows.close()
             raise
         merger = target.merge(rows.reader(), clauses.on, "s", "t", merge_schema=True, commit_properties=commit)
+        if clauses.delete_when is not None:
+            merger = merger.when_matched_delete(predicate=clauses.delete_when)
         if clauses.update_set is None:
             merger = merger.when_matched_update_all(predicate=clauses.update_when)
         else:

@@ -422,6 +422,8 @@ class SparkEngine:
         columns = [c for c in frame.columns if not c.startswith(MERGE_KEY_PREFIX)]
         clauses = merge_clauses(spec, columns, "spark")
         merge = target.alias("t").merge(frame.alias("s"), clauses.on)
+        if clauses.delete_when is not None:
+            merge = merge.whenMatchedDelete(condition=clauses.delete_when)
         update: dict[str, Any] = {"condition": clauses.update_when} if clauses.update_when else {}
         insert: dict[str, Any] = {"condition": clauses.insert_when} if clauses.insert_when else {}
         if clauses.update_set is None:

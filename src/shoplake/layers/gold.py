@@ -35,7 +35,7 @@ from shoplake.contracts.expressions import (
     reads_outside,
 )
 from shoplake.engines import Engine, WriteJob
-from shoplake.engines.base import CURRENT_FLAG, VALID_FROM, VALID_TO
+from shoplake.engines.base import CURRENT_FLAG, LAST_SEEN, VALID_FROM, VALID_TO, VERSION
 from shoplake.errors import ModelError
 from shoplake.layers.checks import LINEAGE
 
@@ -130,7 +130,7 @@ def silver_columns(contract: Contract) -> list[str]:
     """The columns of a feed's silver table: its columns, derived columns, lineage and, for SCD2, the period."""
     names = [*contract.column_names, *contract.derived, *LINEAGE]
     if contract.load.mode is LoadMode.SCD2:
-        names += [VALID_FROM, VALID_TO, CURRENT_FLAG]
+        names += [VERSION, LAST_SEEN, VALID_FROM, VALID_TO, CURRENT_FLAG]
     return names
 
 

@@ -11,9 +11,10 @@ from typing import Literal
 
 from sqlglot import exp
 
-from shoplake.contracts import ColumnType, Contract, ContractSet, LoadMode, Severity
+from shoplake.contracts import Contract, ContractSet, LoadMode, Severity
 from shoplake.engines import Engine, MergeSpec, WriteJob
-from shoplake.engines.base import CURRENT_FLAG, MERGE_KEY_PREFIX, VALID_FROM, VALID_TO
+from shoplake.engines.base import CURRENT_FLAG
+from shoplake.layers import scd2
 from shoplake.layers.bronze import META_COLUMNS, bronze_table
 from shoplake.layers.checks import (
     LINEAGE,
@@ -138,11 +139,13 @@ def check_feed(
 
 
 def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bool, bronze: bool = True,
-                 quarantine_mode: Literal["append", "overwrite"] = "append") -> list[WriteJob]:
-    """Stage a checked feed's writes: bronze rows, quarantined rows, valid rows into silver.
+                 quarantine_mode: Literal["append", "overwrite"] = "append", replaced: bool = False) -> list[WriteJob]:
+    """Stage a checked feed's writes: bronze rows, quarantined rows, valid rows into silver (for SCD2
+    feeds also onto their observation log, see `layers.scd2`).
 
     A quarantine replay writes no bronze (its rows came from the quarantine) and overwrites the
-    quarantine with the rows that still fail."""
+    quarantine with the rows that still fail. `replaced`: this batch took earlier observations of an
+    SCD2 feed out of its log (`scd2.forget_observations`), whose keys are recomputed."""
     feed = contract.feed
     jobs = [WriteJob(bronze_table(feed), f"{lake}/bronze/{feed}", "append")] if bronze else []
     quarantined = f"quarantine__{feed}"
@@ -174,10 +177,9 @@ def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bo
         spec = MergeSpec(mode="upsert", keys=contract.primary_key, sequence=contract.load.sequence)
         jobs.append(WriteJob(valid_table(feed), target, "merge", spec))
     else:
-        staged = f"scd2__{feed}"
-        engine.create_table(staged, _scd2_changes(contract, in_silver=in_silver))
-        spec = MergeSpec(mode="scd2", keys=contract.primary_key, close_at=VALID_FROM)
-        jobs.append(WriteJob(staged, target, "merge", spec))
+        history = table(history_view(feed), SILVER) if in_silver else None
+        jobs.extend(scd2.stage(engine, contract, lake, target, history=history, sequence=sequence_value(contract),
+                               replaced=replaced))
     return jobs
 
 
@@ -284,67 +286,3 @@ def _latest_first(contract: Contract) -> exp.Window:
     return exp.Window(
         this=exp.RowNumber(), partition_by=[col(k) for k in contract.primary_key], order=exp.Order(expressions=order)
     )
-
-
-def _scd2_changes(contract: Contract, *, in_silver: bool) -> exp.Query:
-    """The batch's SCD2 changes: new versions (merge keys NULL) and closers (merge keys set).
-
-    Every version of a key in the batch counts, in order of the sequence column (or arrival): a
-    version opens a new period when a tracked column differs from the version before it (the current
-    silver row for the first), and the period ends where the next version starts. A version not newer
-    than the current silver row is history already told and is skipped. The current row of a key that
-    changed is closed where the batch's first change starts.
-    """
-    keys = contract.primary_key
-    seq = contract.load.sequence
-    data = (*contract.column_names, *contract.derived, *LINEAGE)
-    tracked = contract.load.tracked or tuple(
-        c for c in (*contract.column_names, *contract.derived) if c not in keys and c != seq)
-    key_types = {k: SQL_TYPES[contract.type_of(k) or ColumnType.STRING] for k in keys}
-    valid_from = sequence_value(contract)
-
-    incoming = select(*[col(c) for c in data], alias(valid_from, VALID_FROM), alias(lit(1), "_new")).from_(
-        table(valid_table(contract.feed)))
-    candidates: exp.Query = incoming
-    if in_silver:
-        current = exp.alias_(table(contract.feed, SILVER), "c")
-        same_key = and_all(exp.EQ(this=col(k, "n"), expression=col(k, "c")) for k in keys)
-        # Incoming versions newer than the current row (or of new keys), and the current rows they follow.
-        newer = select(*[col(c, "n") for c in (*data, VALID_FROM, "_new")]).from_(
-            exp.alias_(exp.to_identifier("incoming"), "n")).join(current, on=same_key, join_type="left").where(
-            exp.or_(col(keys[0], "c").is_(exp.null()),
-                    exp.GT(this=col(VALID_FROM, "n"), expression=col(VALID_FROM, "c"))))
-        followed = select(*[col(c, "c") for c in (*data, VALID_FROM)], alias(lit(0), "_new")).from_(
-            current.copy()).join(exp.alias_(exp.to_identifier("incoming"), "n"), on=same_key.copy(), join_type="semi")
-        candidates = exp.union(newer, followed, distinct=False)
-
-    order = exp.Order(expressions=[
-        exp.Ordered(this=col(c)) for c in (VALID_FROM, "_new", "_source_file", "_row_number")])
-    window = {"partition_by": [col(k) for k in keys], "order": order}
-    unchanged = and_all(
-        exp.NullSafeEQ(this=col(t), expression=exp.Window(this=exp.Lag(this=col(t)), **window)) for t in tracked)
-    first = exp.Window(this=exp.Lag(this=col("_new")), **window).is_(exp.null())
-    compared = select("*", alias(first, "_first"), alias(unchanged, "_unchanged")).from_("candidates")
-    changes = select(*[col(c) for c in (*data, VALID_FROM)]).from_("compared").where(
-        exp.and_(exp.EQ(this=col("_new"), expression=lit(1)),
-                 exp.or_(col("_first"), exp.Not(this=col("_unchanged")))))
-    change_order = {"partition_by": [col(k) for k in keys], "order": exp.Order(expressions=[
-        exp.Ordered(this=col(c)) for c in (VALID_FROM, "_source_file", "_row_number")])}
-    versions = select(
-        "*",
-        alias(exp.Window(this=exp.Lead(this=col(VALID_FROM)), **change_order), "_next"),
-        alias(exp.Window(this=exp.RowNumber(), **change_order), "_nth"),
-    ).from_("changes")
-    inserts = select(*[col(c) for c in data], col(VALID_FROM), alias(col("_next"), VALID_TO),
-                     alias(col("_next").is_(exp.null()), CURRENT_FLAG),
-                     *[alias(cast(exp.null(), key_types[k]), MERGE_KEY_PREFIX + k) for k in keys]).from_("versions")
-    query: exp.Query = inserts
-    if in_silver:
-        closers = select(*[col(c) for c in data], col(VALID_FROM), alias(col("_next"), VALID_TO),
-                         alias(exp.false(), CURRENT_FLAG), *[alias(col(k), MERGE_KEY_PREFIX + k) for k in keys]
-                         ).from_("versions").where(exp.EQ(this=col("_nth"), expression=lit(1)))
-        query = exp.union(inserts, closers, distinct=False)
-    for name, cte in (("incoming", incoming), ("candidates", candidates), ("compared", compared),
-                      ("changes", changes), ("versions", versions)):
-        query = query.with_(name, as_=cte)
-    return query
