@@ -78,7 +78,8 @@ def ceil_share(share: Decimal, count: int) -> int:
 def expected_metrics(settings: Settings) -> dict[int, dict[str, Any]]:
     kpis = settings.kpis
     sales = expected_sales(settings)
-    events = read_table(settings, "silver", "events")
+    has_events = (Path(settings.lake) / "silver" / "events").exists()
+    events = read_table(settings, "silver", "events") if has_events else []
     sessions = expected_sessions(events, zone=settings.timezone, gap_minutes=kpis.session_gap_minutes)
     as_of = max([s.order_date for s in sales] + [day for _, day in sessions])
     by_customer: dict[int, list[Sale]] = defaultdict(list)
@@ -273,3 +274,18 @@ def test_window_shoppers(hand_made: Settings) -> None:
 
 def test_hand_made_metrics_follow_the_definitions(hand_made: Settings) -> None:
     assert_metrics_equal(built_metrics(hand_made), expected_metrics(hand_made))
+
+
+def test_a_shop_without_clickstream_still_gets_customer_metrics(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    write_hand_made(landing)
+    (landing / f"events_{AS_OF:%Y_%m_%d}.csv").unlink()
+    settings = Settings(landing=landing, lake=tmp_path / "lake", archive=tmp_path / "archive",
+                        kpis=Kpis(vip_share=VIP_SHARE))
+    report = run(settings)
+    assert [b.status for b in report.batches] == ["succeeded"], [b.error for b in report.batches]
+    built = built_metrics(settings)
+    assert {row["recent_sessions"] for row in built.values()} == {0}
+    assert not any(row["is_window_shopper"] for row in built.values())
+    assert_metrics_equal(built, expected_metrics(settings))

@@ -7,8 +7,9 @@ with settings as (
   select new_days, active_days, at_risk_days, vip_share, window_shopper_sessions, window_shopper_days
   from shoplake.settings
 ),
+-- The CRM's own lifecycle_stage and segment columns stay in silver: gold's stage and segment are computed below.
 customers as (
-  select customer_id, first_name, last_name, email, city, country, segment, age, created_at
+  select customer_id, first_name, last_name, email, city, country, age, created_at
   from silver.customers
 ),
 sales as (
@@ -28,7 +29,7 @@ per_customer as (
     count(distinct order_id) as orders,
     count(*) as items,
     coalesce(sum(case when is_returned then 0 else revenue end), 0) as lifetime_value,
-    cast(count_if(revenue is null) as bigint) as items_without_rate,
+    count(case when revenue is null then 1 end) as items_without_rate,
     min(order_date) as first_sale_date,
     max(order_date) as last_sale_date
   from sales
@@ -74,7 +75,6 @@ final as (
     c.email,
     c.city,
     c.country,
-    c.segment,
     c.age,
     c.created_at,
     a.as_of_date,

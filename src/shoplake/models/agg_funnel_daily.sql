@@ -11,9 +11,9 @@ counts as (
   select
     session_date,
     count(*) as sessions,
-    cast(count_if(has_page_view) as bigint) as view_sessions,
-    cast(count_if(has_add_to_cart) as bigint) as cart_sessions,
-    cast(count_if(has_purchase) as bigint) as purchase_sessions
+    count(case when has_page_view then 1 end) as view_sessions,
+    count(case when has_add_to_cart then 1 end) as cart_sessions,
+    count(case when has_purchase then 1 end) as purchase_sessions
   from sessions
   group by session_date
 ),

@@ -3,6 +3,7 @@
 -- grain: one row per web session and local day (a session is cut at the shop's midnight)
 -- key: session_id, session_date
 -- partition: session_date
+-- optional: events
 -- description: Clickstream sessions: the feed's session id, or, for events without one, a customer's events split by session_gap_minutes of inactivity (an anonymous event without a session id is a session of its own); which funnel steps each reached.
 with settings as (
   select timezone, session_gap_minutes from shoplake.settings
@@ -77,7 +78,7 @@ final as (
     min(event_at) as started_at,
     max(event_at) as ended_at,
     count(*) as events,
-    cast(count_if(event_type = 'page_view') as bigint) as page_views,
+    count(case when event_type = 'page_view' then 1 end) as page_views,
     bool_or(event_type = 'page_view') as has_page_view,
     bool_or(event_type = 'add_to_cart') as has_add_to_cart,
     bool_or(event_type = 'purchase') as has_purchase
