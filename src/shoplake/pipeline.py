@@ -333,11 +333,12 @@ class Session:
         first = gold.gold_path(self.lake, self.models[0].name) if self.models else None
         return first is not None and self.engine.table_version(first) is not None
 
-    def build_gold(self, tag: str | None) -> dict[str, int]:
+    def build_gold(self, tag: str | None, *, full: bool = False) -> dict[str, int]:
+        """Build the models; a partitioned one rewrites only its changed partitions unless `full`."""
         available = silver.attach_silver(self.engine, self.contracts, self.lake)
         with self.report.timed("gold"):
             built = gold.run_models(self.engine, self.models, self.lake, available, tag=tag,
-                                     parameters=self.settings.model_parameters())
+                                     parameters=self.settings.model_parameters(), full=full)
         self.report.gold, self.report.gold_skipped = built.built, built.skipped
         if tag is None:  # gold built outside a batch: its versions are recorded here
             self._record_tables([gold.gold_path(self.lake, m) for m in self.report.gold], None)

@@ -130,6 +130,10 @@ class WriteJob:
     path: str
     mode: Literal["append", "overwrite", "merge"]
     merge: MergeSpec | None = None
+    # overwrite only: replace just the rows matching this condition (DuckDB dialect) and keep the rest, in
+    # one commit (Delta's predicate overwrite, replaceWhere); every staged row must match it.
+    replace: exp.Expr | None = None
+    partition_by: tuple[str, ...] = ()  # the partition columns of a table created or wholly overwritten
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,10 @@ class Engine(Protocol):
 
     def drop(self, table: str) -> None: ...
 
+    def columns(self, table: str) -> list[str]:
+        """The column names of a staged table or view, in order."""
+        ...
+
     def clear(self) -> None:
         """Drop everything staged so far (between batches)."""
         ...
@@ -222,6 +230,10 @@ class Engine(Protocol):
 
     def table_version(self, path: str) -> int | None:
         """The Delta table's current version; None when there is no table."""
+        ...
+
+    def table_partitions(self, path: str) -> list[str]:
+        """The Delta table's partition columns; empty when it has none or there is no table."""
         ...
 
     def restore(self, path: str, version: int | None, *, tag: str | None = None) -> None:

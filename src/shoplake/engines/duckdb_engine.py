@@ -141,6 +141,9 @@ class DuckDBEngine:
         except duckdb.Error as error:
             raise EngineError(_short_error(error), hint=f"the query was: {self._sql(query)[:1500]}") from None
 
+    def columns(self, table: str) -> list[str]:
+        return _columns(self._con, table)
+
     def drop(self, table: str) -> None:
         kinds = self._con.execute(
             "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? AND schema_name = 'main' "
@@ -246,6 +249,10 @@ class DuckDBEngine:
     def table_version(self, path: str) -> int | None:
         table = _open(path)
         return None if table is None else int(table.version())
+
+    def table_partitions(self, path: str) -> list[str]:
+        table = _open(path)
+        return [] if table is None else list(table.metadata().partition_columns)
 
     def set_fence(self, fence: Fence) -> None:
         self._fence = fence
@@ -375,7 +382,8 @@ class DuckDBEngine:
             if job.mode == "merge":
                 assert job.merge is not None, "a merge job needs its MergeSpec"
                 return self._merge(con, job.table, job.path, job.merge, tag)
-            return self._write(con, job.table, job.path, job.mode, tag=tag)
+            return self._write(con, job.table, job.path, job.mode, tag=tag, replace=job.replace,
+                               partition_by=job.partition_by)
         except (EngineError, LeaseLost):
             raise
         except Exception as error:  # delta-rs and Arrow errors, named with the table they hit
@@ -386,7 +394,8 @@ class DuckDBEngine:
                 con.close()
 
     def _write(self, con: duckdb.DuckDBPyConnection, table: str, path: str, mode: str,
-               rows: _Rows | None = None, tag: str | None = None) -> WriteResult:
+               rows: _Rows | None = None, tag: str | None = None, replace: exp.Expr | None = None,
+               partition_by: tuple[str, ...] = ()) -> WriteResult:
         rows = rows or _Rows(con, table)
         existing = _open(path)
         if rows.empty and existing is not None and mode == "append":
@@ -396,13 +405,20 @@ class DuckDBEngine:
             commit = self._commit(existing, tag, path)
             if existing is None:
                 # A new table: "error" if one appeared meanwhile (another holder's), never append to it.
-                write_deltalake(path, rows.reader(), mode="error", commit_properties=commit)
+                write_deltalake(path, rows.reader(), mode="error", commit_properties=commit,
+                                partition_by=list(partition_by) or None)
+            elif replace is not None and mode == "overwrite":
+                # The rows of `replace` only, in the table's own layout; delta-rs checks that every new row
+                # matches it. No rows: the matching rows are removed.
+                write_deltalake(existing, rows.reader(), mode="overwrite", predicate=replace.sql(dialect="duckdb"),
+                                commit_properties=commit)
             else:
                 write_deltalake(
                     existing,  # the snapshot the fence was checked on
                     rows.reader(),
                     mode="append" if mode == "append" else "overwrite",
                     schema_mode="merge" if mode == "append" else "overwrite",
+                    partition_by=list(partition_by) or None if mode == "overwrite" else None,
                     commit_properties=commit,
                 )
         finally:

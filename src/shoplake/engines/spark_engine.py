@@ -164,6 +164,9 @@ class SparkEngine:
     def fetch(self, query: exp.Query) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in _guard(self._frame(query).collect, query)]
 
+    def columns(self, table: str) -> list[str]:
+        return list(self._spark.table(table).columns)
+
     def drop(self, table: str) -> None:
         self._spark.catalog.dropTempView(table)
         frame = self._persisted.pop(table, None)
@@ -214,6 +217,21 @@ class SparkEngine:
         if not DeltaTable.isDeltaTable(self._spark, path):
             return []
         return list(self._spark.read.format("delta").load(path).columns)
+
+    def table_partitions(self, path: str) -> list[str]:
+        from delta.tables import DeltaTable
+
+        if "://" not in path or path.startswith("file:"):  # read from the log by delta-rs, without a Spark job
+            import deltalake
+            from deltalake.exceptions import TableNotFoundError
+
+            try:
+                return list(deltalake.DeltaTable(path).metadata().partition_columns)
+            except TableNotFoundError:
+                return []
+        if not DeltaTable.isDeltaTable(self._spark, path):
+            return []
+        return list(DeltaTable.forPath(self._spark, path).detail().collect()[0]["partitionColumns"])
 
     def table_version(self, path: str) -> int | None:
         from delta.tables import DeltaTable
@@ -407,8 +425,13 @@ class SparkEngine:
             writer = writer.option("txnAppId", APP_ID).option("txnVersion", str(fence))
         if job.mode == "append":
             writer = writer.mode("append").option("mergeSchema", "true")
+        elif job.replace is not None and exists:
+            # The rows of `replace` only, in the table's own layout; Delta checks every new row matches it.
+            writer = writer.mode("overwrite").option("replaceWhere", job.replace.sql(dialect="spark"))
         else:  # overwrite, or the first load of a merged table
             writer = writer.mode("overwrite").option("overwriteSchema", "true")
+            if job.partition_by:
+                writer = writer.partitionBy(*job.partition_by)
         writer.save(job.path)
         return WriteResult(rows=rows)
 

@@ -12,7 +12,8 @@ fit the contracts stops the run before any file is touched.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from graphlib import CycleError, TopologicalSorter
 from importlib import resources
 from pathlib import Path
@@ -34,6 +35,7 @@ from shoplake.contracts.expressions import (
     parse_sql,
     reads_outside,
 )
+from shoplake.contracts.model import SQL_TYPES
 from shoplake.engines import Engine, WriteJob
 from shoplake.engines.base import CURRENT_FLAG, LAST_SEEN, VALID_FROM, VALID_TO, VERSION
 from shoplake.errors import ModelError
@@ -52,6 +54,8 @@ _SCHEMAS = {SILVER, GOLD, SHOPLAKE}
 _NOT_ATTACHED = {"bronze", "quarantine"}
 _SERIES = (exp.GenerateSeries,)
 HISTORY = "_history"  # silver.<feed>_history: every version of an SCD2 feed (silver.attach_silver)
+STORED = "gold_stored"  # where run_models reads a partitioned model's current Delta table to compare with
+FULL = "full"  # the kind of a partitioned model that is rebuilt whole every batch
 
 
 @dataclass(frozen=True)
@@ -65,12 +69,26 @@ class Model:
     sources: frozenset[str]  # silver tables: a feed, or <feed>_history
     path: str
     reads: tuple[tuple[str, str], ...] = ()  # (silver table, column) it reads; known once checked
+    kind: str = ""
+    partition: str | None = None  # the output column its Delta table is partitioned by
+    # Header `optional: <feed>, ...`: a feed that may have no data (fx_rates for a one-currency shop); it is
+    # then read as no rows, typed as its contract says (`empty_inputs`, known once checked), instead of
+    # skipping the model.
+    optional: frozenset[str] = frozenset()
+    empty_inputs: tuple[tuple[str, exp.Select], ...] = ()
+
+    @property
+    def incremental(self) -> bool:
+        """Whether a batch rewrites only the partitions whose rows changed (see `run_models`)."""
+        return self.partition is not None and self.kind != FULL
 
 
 @dataclass(frozen=True)
 class GoldRun:
     built: dict[str, int]  # model -> rows published
     skipped: dict[str, str]  # model -> why it was not built (an input without data yet)
+    # partitioned model -> the partition values rewritten ([]: none changed), or None: the whole table
+    rewritten: dict[str, list[str] | None] = field(default_factory=dict)
 
 
 def builtin_models_dir() -> Path:
@@ -204,10 +222,24 @@ def check_columns(models: list[Model], contracts: ContractSet) -> list[Model]:
                         "or change the model")
                 reads[(name, column.name)] = None
         outputs = qualified.named_selects
+        if model.partition and "*" not in outputs and model.partition not in outputs:
+            raise ModelError(f"model {model.path}: partition: {model.partition} is not one of its columns "
+                             f"({', '.join(outputs)})", hint="name an output column (a date, such as order_date)")
         if "*" not in outputs and outputs:  # a model whose columns are known can be read by later ones
             schema[GOLD][model.name] = dict.fromkeys(outputs, "VARCHAR")
-        checked.append(replace(model, reads=tuple(reads)))
+        empty = tuple((name, _no_rows(tables[name], [c for t, c in reads if t == name]))
+                      for name in sorted(model.optional & model.sources))
+        checked.append(replace(model, reads=tuple(reads), empty_inputs=empty))
     return checked
+
+
+def _no_rows(contract: Contract, columns: list[str]) -> exp.Select:
+    """No rows with `columns` typed as the contract's silver table has them (lineage columns as text)."""
+    def typed(column: str) -> exp.Expr:
+        kind = contract.type_of(column) if column in (*contract.column_names, *contract.derived) else None
+        return exp.cast(exp.null(), SQL_TYPES[kind] if kind else "VARCHAR")
+
+    return exp.select(*(exp.alias_(typed(c), c, quoted=True) for c in columns)).where(exp.false())
 
 
 def _silver_sources(scope: Scope, column: exp.Column,
@@ -262,6 +294,10 @@ def parse_model(text: str, source: str) -> Model:
         raise ModelError(f"model {source}: a model is exactly one SELECT statement")
     query = statements[0]
     depends, sources = _lake_tables(query, source)
+    partition = header.get("partition") or None
+    if partition is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", partition):
+        raise ModelError(f"model {source}: partition: {partition!r} must name one output column",
+                         hint="write `-- partition: order_date`, one column")
     return Model(
         name=name,
         query=query,
@@ -271,6 +307,9 @@ def parse_model(text: str, source: str) -> Model:
         depends_on=frozenset(depends),
         sources=frozenset(sources),
         path=source,
+        kind=header.get("kind", "").lower(),
+        partition=partition.lower() if partition else None,
+        optional=frozenset(f.strip().lower() for f in header.get("optional", "").split(",") if f.strip()),
     )
 
 
@@ -354,16 +393,25 @@ def gold_path(lake: str, name: str) -> str:
 
 
 def run_models(engine: Engine, models: list[Model], lake: str, available: set[str], *,
-               tag: str | None = None, parameters: dict[str, str | int | float] | None = None) -> GoldRun:
+               tag: str | None = None, parameters: dict[str, str | int | float] | None = None,
+               full: bool = False) -> GoldRun:
     """Build every model whose silver inputs exist, publish it to gold/<name>; a model without them
     (no file of its feed has loaded yet) is skipped, and says why. Models read `parameters` (default: the
-    default settings') as the one row of `shoplake.settings`."""
+    default settings') as the one row of `shoplake.settings`.
+
+    Every model is computed whole. A model with `partition:` is published to a Delta table partitioned
+    by that column; when incremental (not `kind: full`, nor `full`), only the partitions whose rows differ
+    from its current table are rewritten, in one predicate-overwrite commit, and none when nothing changed.
+    """
     built: dict[str, int] = {}
     skipped: dict[str, str] = {}
+    rewritten: dict[str, list[str] | None] = {}
+    jobs: list[WriteJob] = []
     engine.create_table(f"{SHOPLAKE}__{SETTINGS}", settings_query(parameters or Settings().model_parameters()))
     engine.create_view(SHOPLAKE, SETTINGS, f"{SHOPLAKE}__{SETTINGS}")
     for model in models:
-        missing = sorted(s for s in model.sources if s.removesuffix(HISTORY) not in available)
+        missing = sorted(s for s in model.sources
+                         if s.removesuffix(HISTORY) not in available and s not in model.optional)
         if missing:
             skipped[model.name] = f"silver.{', silver.'.join(missing)} has no data yet"
             continue
@@ -371,9 +419,97 @@ def run_models(engine: Engine, models: list[Model], lake: str, available: set[st
         if waiting:
             skipped[model.name] = f"gold.{', gold.'.join(waiting)} was skipped"
             continue
+        for feed, no_rows in model.empty_inputs:
+            if feed.removesuffix(HISTORY) not in available:
+                engine.create_table(f"empty__{feed}", no_rows)
+                engine.create_view(SILVER, feed, f"empty__{feed}")
         staged = f"gold__{model.name}"
         built[model.name] = engine.create_table(staged, model.query)
         # Later models read this one as staged, not back from its Delta files.
         engine.create_view(GOLD, model.name, staged)
-    engine.write([WriteJob(f"gold__{name}", gold_path(lake, name), "overwrite") for name in built], tag=tag)
-    return GoldRun(built, skipped)
+        path = gold_path(lake, model.name)
+        if model.partition is None:
+            jobs.append(WriteJob(staged, path, "overwrite"))
+            continue
+        job, rewritten[model.name] = _partitioned_write(engine, model, model.partition, staged, path,
+                                                        incremental=model.incremental and not full)
+        if job is not None:
+            jobs.append(job)
+    engine.write(jobs, tag=tag)
+    return GoldRun(built, skipped, rewritten)
+
+
+def _partitioned_write(engine: Engine, model: Model, partition: str, staged: str, path: str, *,
+                       incremental: bool) -> tuple[WriteJob | None, list[str] | None]:
+    """How a partitioned model's staged rows reach its table, and which partitions that rewrites (None:
+    all of them; no job: none changed).
+
+    The table is rewritten whole when it is new, laid out otherwise (not partitioned by `partition`) or
+    has other columns, and for a model that is not incremental. Otherwise the partitions to rewrite are
+    the values of `partition` on rows in one of staged and stored but not the other (EXCEPT ALL both
+    ways): exact whatever changed the rows (a late file, an order moving day, a changed dimension, a
+    deleted file), with nothing to derive per model.
+    """
+    columns = engine.columns(staged)
+    if partition not in columns:
+        raise ModelError(f"model {model.path}: partition: {partition} is not one of its columns "
+                         f"({', '.join(columns)})", hint="name an output column (a date, such as order_date)")
+    whole = WriteJob(staged, path, "overwrite", partition_by=(partition,))
+    if not incremental or engine.table_partitions(path) != [partition] or engine.table_columns(path) != columns:
+        return whole, None
+    engine.attach_delta(path, STORED, model.name)
+    values = [row[0] for row in engine.fetch(_changed_partitions(staged, model.name, columns, partition))]
+    if not values:
+        return None, []
+    where = _in_partitions(partition, values)
+    if where is None:  # a value that cannot be written as a literal predicate (see _literal)
+        return whole, None
+    touched = f"{staged}__touched"
+    engine.define_view(touched, exp.select("*").from_(exp.to_identifier(staged, quoted=True)).where(where))
+    return (WriteJob(touched, path, "overwrite", replace=where, partition_by=(partition,)),
+            sorted("NULL" if v is None else str(v) for v in values))
+
+
+def _changed_partitions(staged: str, name: str, columns: list[str], partition: str) -> exp.Query:
+    """The partition values of the rows that the staged model and its stored table do not share."""
+    def rows(table: exp.Table) -> exp.Select:
+        return exp.select(*(exp.column(c, quoted=True) for c in columns)).from_(table)
+
+    new = rows(exp.table_(exp.to_identifier(staged, quoted=True)))
+    old = rows(exp.table_(exp.to_identifier(name, quoted=True), db=exp.to_identifier(STORED, quoted=True)))
+    def only_in(a: exp.Select, b: exp.Select, alias: str) -> exp.Select:
+        # A subquery each: set operations chain left to right, EXCEPT and UNION at the same precedence.
+        rest = exp.except_(a.copy(), b.copy(), distinct=False)
+        return exp.select(exp.column(partition, quoted=True)).from_(rest.subquery(alias))
+
+    changed = exp.union(only_in(new, old, "added"), only_in(old, new, "removed"), distinct=False)
+    return exp.select(exp.column(partition, quoted=True)).distinct().from_(changed.subquery("changed"))
+
+
+def _in_partitions(partition: str, values: list[object]) -> exp.Expr | None:
+    """`partition IN (values)` (or IS NULL), None when a value has no literal here."""
+    column = exp.column(partition, quoted=True)
+    literals = [_literal(v) for v in values if v is not None]
+    if any(lit is None for lit in literals):
+        return None
+    conditions: list[exp.Expr] = []
+    if literals:
+        conditions.append(column.isin(*[lit for lit in literals if lit is not None]))
+    if any(v is None for v in values):
+        conditions.append(column.copy().is_(exp.null()))
+    return exp.or_(*conditions) if len(conditions) > 1 else conditions[0]
+
+
+def _literal(value: object) -> exp.Expr | None:
+    """A partition value as a literal both engines and delta-rs read alike: dates, text, whole numbers."""
+    if isinstance(value, datetime):
+        return None  # a timestamp's literal depends on session time zones: such a table is rewritten whole
+    if isinstance(value, date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int):
+        return exp.Literal.number(value)
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    return None
