@@ -68,7 +68,8 @@ def test_a_missing_landing_folder_is_a_usage_error(project: Path) -> None:
 def test_demo_shows_rows_reasons_and_kpis(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--folder", str(tmp_path / "demo"), "--scale", "0.002"])
     assert result.exit_code == 0, result.output
-    for heading in ("rows per feed", "top quarantine reasons", "headline KPIs", "tables:"):
+    for heading in ("rows per feed", "top quarantine reasons", "headline KPIs (gold.agg_daily_sales, in USD)",
+                    "sales without rate", "tables:"):
         assert heading in result.output
     assert (tmp_path / "demo" / "lake" / "silver" / "orders").is_dir()
     assert not any((tmp_path / "demo" / "landing").iterdir())

@@ -83,9 +83,9 @@ def test_the_dry_run_shows_quarantine_reasons_and_missing_model_columns(tmp_path
     assert plan.rows_quarantined == 1
     assert [(r.rule, r.rows) for r in plan.reasons] == [("cost_not_negative", 1)]
     assert plan.reasons[0].example == "cost_not_negative: cost must not be negative"
-    assert plan.missing_model_columns == ["subcategory (fact_sales)"]
+    assert plan.missing_model_columns == ["subcategory (dim_product)"]
     assert "products.csv: quarantine cost_not_negative: 1 row(s)" in result.output
-    assert "lacks column(s) the gold models read: subcategory (fact_sales)" in result.output
+    assert "lacks column(s) the gold models read: subcategory (dim_product)" in result.output
 
 
 def test_a_dry_run_writes_nothing_even_beside_an_existing_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch

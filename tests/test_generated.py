@@ -32,7 +32,7 @@ SCALE = 0.003
 DAYS = 2
 DEFECT_RATE = 0.05
 SEED = 42
-FEEDS = ("customers", "products", "orders", "order_items", "inventory", "shipping", "events")
+FEEDS = ("customers", "products", "orders", "order_items", "inventory", "shipping", "events", "fx_rates")
 CONTRACTS = load_contracts()
 
 # Defect kind, feed, the rules a row carrying it must fail (any of them), and whether the count is exact.
@@ -61,6 +61,7 @@ EXPECTED_RULES: list[tuple[str, str, tuple[str, ...], bool]] = [
     ("unknown_status", "shipping", ("status.accepted_values",), True),
     ("null_key", "events", ("event_id.required",), True),
     ("future_date", "events", ("event_not_in_future",), True),
+    ("null_key", "fx_rates", ("currency.required",), True),
 ]
 # Integer ids written as "1050.0" (the float_id defect), per feed: normalised, never a type failure.
 FLOAT_ID_COLUMNS = {"orders": ("customer_id",), "order_items": ("order_id", "product_id")}

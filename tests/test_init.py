@@ -72,7 +72,10 @@ def test_init_from_thelook_maps_ids_synonyms_and_nulls(tmp_path: Path) -> None:
     assert columns(project, "products")["distribution_center_id"]["references"] == (
         "distribution_centers.distribution_center_id")
     products = contract_text(project, "products")
-    assert re.search(r"# TODO: subcategory .* gold model\(s\) fact_sales read it.*\n  subcategory: ", products)
+    assert re.search(r"# TODO: subcategory .* gold model\(s\) dim_product read it.*\n  subcategory: ", products)
+    # No currency in TheLook: NULL, which fact_sales takes as the reporting currency.
+    assert re.search(r"# TODO: currency .* gold model\(s\) fact_sales read it.*\n  currency: cast\(null as VARCHAR\)",
+                     contract_text(project, "orders"))
     assert "# TODO order_amount (decimal, required): no header of orders.csv matched" in contract_text(
         project, "orders")
     contracts = load_contracts([project / "contracts"])  # everything written loads

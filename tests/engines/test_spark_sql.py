@@ -31,6 +31,16 @@ def test_schema_qualified_tables_become_views() -> None:
     assert "FROM `silver__order_items`" in sql and "silver." not in sql
 
 
+def test_local_days_and_surrogate_keys_render_alike_on_spark() -> None:
+    models = {m.name: m for m in load_models()}
+    fact_sales = spark_sql(models["fact_sales"].query)
+    # DuckDB: naive UTC -> TIMESTAMPTZ -> the zone's wall clock; Spark (session zone UTC): the same shift.
+    assert "CAST(FROM_UTC_TIMESTAMP((FROM_UTC_TIMESTAMP(o.created_at, 'UTC')), s.timezone) AS DATE)" in fact_sales
+    dim_product = spark_sql(models["dim_product"].query)
+    # md5 of the id and valid_from with microseconds, the text strftime gives on DuckDB
+    assert "DATE_FORMAT(_valid_from, 'yyyy-MM-dd HH:mm:ss.SSSSSS')" in dim_product
+
+
 def test_a_lake_on_object_storage_keeps_its_uri_and_local_scratch() -> None:
     settings = Settings(lake="s3a://bucket/lake/", engine="spark")
     assert settings.tables_root == "s3a://bucket/lake"

@@ -15,11 +15,18 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 
 def test_builtin_models_run_after_what_they_read() -> None:
-    order = [m.name for m in load_models()]
-    assert order.index("fact_sales") < order.index("agg_daily_sales")
-    assert order.index("fact_sales") < order.index("agg_category_daily")
-    daily = next(m for m in load_models() if m.name == "agg_daily_sales")
-    assert daily.key == ("order_date",) and daily.depends_on == {"fact_sales"}
+    models = {m.name: m for m in load_models()}
+    order = list(models)
+    for dimension in ("dim_product", "dim_customer", "dim_status"):
+        assert order.index(dimension) < order.index("fact_sales")
+    assert order.index("fact_sales") < order.index("agg_sales_measures") < order.index("agg_daily_sales")
+    assert order.index("agg_sales_measures") < order.index("agg_category_daily")
+    # The measures are computed once; the marts select a level of them.
+    for mart in ("agg_daily_sales", "agg_category_daily"):
+        assert models[mart].depends_on == {"agg_sales_measures"} and models[mart].partition == "order_date"
+    assert models["agg_daily_sales"].key == ("order_date",)
+    assert models["agg_product_performance"].depends_on == {"agg_sales_measures", "dim_product"}
+    assert models["fact_sales"].optional == {"fx_rates"}, "a one-currency shop sends no rates"
 
 
 def test_a_project_model_is_ordered_by_what_it_reads(tmp_path: Path) -> None:

@@ -39,11 +39,14 @@ def refused(text: str, contracts: ContractSet) -> str:
 
 
 def test_the_builtin_models_read_columns_the_builtin_contracts_provide(contracts: ContractSet) -> None:
-    fact_sales = next(m for m in load_models(contracts=contracts) if m.name == "fact_sales")
-    assert set(fact_sales.reads) == {
+    models = {m.name: m for m in load_models(contracts=contracts)}
+    assert set(models["fact_sales"].reads) == {
         ("order_items", c) for c in ("order_item_id", "order_id", "product_id", "status", "sale_price")} | {
-        ("orders", c) for c in ("order_id", "customer_id", "status", "created_at")} | {
-        ("products", c) for c in ("product_id", "department", "category", "subcategory", "brand", "cost")}
+        ("orders", c) for c in ("order_id", "customer_id", "status", "currency", "created_at")} | {
+        ("fx_rates", c) for c in ("rate_date", "currency", "rate")}
+    # fact_sales takes the product's attributes from the version valid when the order was placed.
+    assert {c for t, c in models["dim_product"].reads if t == "products_history"} >= {
+        "product_id", "department", "category", "subcategory", "brand", "cost", "_valid_from", "_valid_to"}
 
 
 @pytest.mark.parametrize(
@@ -107,7 +110,7 @@ def test_an_overlay_contract_without_a_column_a_builtin_model_reads_is_refused(t
     with pytest.raises(ModelError) as caught:
         load_models(contracts=load_contracts([overlay]))
     message = str(caught.value)
-    assert "fact_sales.sql" in message and "'subcategory'" in message and str(overlay / "products.yml") in message
+    assert "dim_product.sql" in message and "'subcategory'" in message and str(overlay / "products.yml") in message
 
 
 def render_inputs(models: list[Model]) -> str:
@@ -130,11 +133,18 @@ def test_models_whose_feed_has_no_data_yet_are_reported_as_skipped(workspace: Se
     for name in ("orders_2026_01_05.csv", "customers_2026_01_05.csv"):  # no order items, no products
         (workspace.landing / name).write_bytes((FIXTURES / "mini" / name).read_bytes())
     report = api.run(workspace)
-    assert report.gold == {}
-    assert report.gold_skipped == {
-        "fact_sales": "silver.order_items, silver.products has no data yet",
-        "agg_daily_sales": "gold.fact_sales was skipped",
-        "agg_category_daily": "gold.fact_sales was skipped",
+    assert {"dim_status", "dim_customer"} <= set(report.gold), "models whose inputs are there are built"
+    sales = ("dim_product", "fact_sales", "agg_sales_measures", "agg_daily_sales", "agg_category_daily",
+             "agg_product_performance", "dim_date")
+    assert {m: report.gold_skipped.get(m) for m in sales} == {
+        "dim_product": "silver.products_history has no data yet",
+        # fx_rates has no data either, but fact_sales reads it as optional
+        "fact_sales": "silver.order_items has no data yet",
+        "agg_sales_measures": "gold.fact_sales was skipped",
+        "agg_daily_sales": "gold.agg_sales_measures was skipped",
+        "agg_category_daily": "gold.agg_sales_measures was skipped",
+        "agg_product_performance": "gold.agg_sales_measures, gold.dim_product was skipped",
+        "dim_date": "gold.fact_sales was skipped",
     }
 
 
@@ -147,5 +157,5 @@ def test_the_run_summary_shows_skipped_models(workspace: Settings) -> None:
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("gold skipped:")]
     assert len(lines) == 1, result.output
-    assert "fact_sales (silver.order_items, silver.orders, silver.products has no data yet)" in lines[0]
-    assert "agg_daily_sales (gold.fact_sales was skipped)" in lines[0]
+    assert "fact_sales (silver.order_items, silver.orders has no data yet)" in lines[0]
+    assert "agg_daily_sales (gold.agg_sales_measures was skipped)" in lines[0]
