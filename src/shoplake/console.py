@@ -86,7 +86,8 @@ def print_page(page: Page) -> None:
 def print_history(history: KeyHistory) -> None:
     """A key's versions (or rows) with where each came from; the Delta version its batch committed."""
     key = ", ".join(f"{k}={v}" for k, v in history.key.items())
-    what = (f"{len(history.rows)} version(s), SCD2, tracked: {', '.join(history.tracked)}" if history.scd2
+    tracked = f", tracked: {', '.join(history.tracked)}" if history.tracked else ""
+    what = (f"{len(history.rows)} version(s), SCD2{tracked}" if history.scd2
             else f"{len(history.rows)} row(s), {history.mode}")
     table = Table(title=Text(f"{history.table} {_shown(key)}: {what}"))
     # file and row in one column, the file by its name: the table stays readable at 160 characters
@@ -96,7 +97,9 @@ def print_history(history: KeyHistory) -> None:
     keep = [i for i, c in enumerate(columns) if c not in dropped]
     for i in keep:
         table.add_column(Text("from" if merged and columns[i] == "_source_file" else columns[i]), overflow="fold")
-    table.add_column("table version", justify="right")
+    batches = "_batch_id" in columns  # the Delta version a row's batch committed: only for rows that name one
+    if batches:
+        table.add_column("table version", justify="right")
     for row, version in zip(history.rows, history.table_versions, strict=True):
         cells = []
         for i in keep:
@@ -104,7 +107,7 @@ def print_history(history: KeyHistory) -> None:
             if merged and columns[i] == "_source_file" and value is not None:
                 value = f"{Path(str(value)).name} row {row[columns.index('_row_number')]}"
             cells.append(_cell(value))
-        table.add_row(*cells, _cell(version))
+        table.add_row(*cells, *([_cell(version)] if batches else []))
     console.print(table)
     if history.note:
         say(Text.assemble(("note:", "yellow"), " ", history.note))

@@ -28,6 +28,8 @@ _QUARANTINE_META = ("_source_file", "_row_number", "_batch_id", "_ingested_at", 
 # Where a row came from (bronze and silver rows carry these), shown by `history`.
 _PROVENANCE = ("_batch_id", "_source_file", "_row_number", "_ingested_at")
 _VERSION = "_version"  # an SCD2 row's version number within its key, when the table has it
+# The columns of a version's period, (number, from, to, current flag): silver's, then gold dimensions'.
+_PERIODS = ((_VERSION, VALID_FROM, VALID_TO, CURRENT_FLAG), ("version", "valid_from", "valid_to", "is_current"))
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ class KeyHistory:
     key: dict[str, str]  # key column -> the value asked for
     scd2: bool  # rows are versions with their validity
     mode: str  # how the table is loaded: scd2, upsert, append (a contract's load mode), or gold
-    tracked: list[str]  # scd2: the columns whose change opens a version
+    tracked: list[str]  # scd2: the columns whose change opens a version (a contract's; empty for gold)
     columns: list[str]
     rows: list[tuple[Any, ...]]
     table_versions: list[int | None]  # per row: the Delta version its batch committed (None: unknown)
@@ -219,19 +221,22 @@ def key_history(config: Settings, layer: str, name: str, key: list[str]) -> KeyH
         if missing:
             raise ConfigError(f"{shown} has no column {', '.join(missing)}", hint=f"its columns: {', '.join(columns)}")
         wanted = {known[k.lower()]: v for k, v in wanted.items()}
-        scd2 = {VALID_FROM, VALID_TO, CURRENT_FLAG} <= set(columns)
+        # Silver's SCD2 columns, or a gold dimension's (valid_from, valid_to, is_current: a model's own names)
+        period = next((p for p in _PERIODS if set(p[1:]) <= set(columns)), None)
+        scd2 = period is not None
         mode = contract.load.mode.value if contract is not None and layer == "silver" else (
             "gold" if layer == "gold" else "append")
         provenance = [c for c in _PROVENANCE if c in columns]
         tracked: list[str] = []
-        if scd2:
-            tracked = [c for c in (contract.load.tracked if contract else ()) if c in columns] or [
-                c for c in columns if not c.startswith("_") and c not in wanted and c not in keys]
-            validity = [c for c in (_VERSION, VALID_FROM, VALID_TO, CURRENT_FLAG) if c in columns]
-            shown_columns = [*validity, *[k for k in keys if k in columns], *tracked, *provenance]
-            order = [col(VALID_FROM), *([col(_VERSION)] if _VERSION in columns else [])]
+        first = [k for k in (*keys, *wanted) if k in columns]
+        first = list(dict.fromkeys(first))
+        if period is not None:
+            validity = [c for c in period if c in columns]
+            tracked = [c for c in (contract.load.tracked if contract else ()) if c in columns]
+            values = tracked or [c for c in columns if not c.startswith("_") and c not in validity and c not in first]
+            shown_columns = [*validity, *first, *values, *provenance]
+            order = [col(period[1]), *([col(period[0])] if period[0] in columns else [])]
         else:
-            first = [k for k in keys if k in columns]
             shown_columns = [*first, *(c for c in columns if c not in first)]
             order = [col(c) for c in ("_ingested_at", "_source_file", "_row_number") if c in columns]
         match = exp.and_(*[exp.EQ(this=exp.Cast(this=col(k), to=exp.DataType.build("varchar")), expression=lit(v))
