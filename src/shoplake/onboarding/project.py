@@ -39,6 +39,10 @@ contracts: [contracts]  # folders of YAML contracts that override or extend the 
 # scan_seconds: 30      # watch: full listing of the landing store, the safety net under events
 # lease_seconds: 60     # a running batch's lease; renewed while its process lives
 # timezone: UTC         # the shop's IANA time zone: the day of a landed file without a date in its name
+# maintenance:          # `shoplake maintain`
+#   vacuum_retention_hours: 168  # old table versions stay readable (show --as-of) this long
+#   archive_retention_days: 90   # archived landing files kept this long; null: forever
+#   compact_target_size: null    # bytes per compacted file (128MB, 1GiB); null: the engine's default
 """
 
 README_TEMPLATE = """\
