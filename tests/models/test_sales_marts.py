@@ -45,6 +45,7 @@ PRICED = 1  # the generated product whose cost the hand-made day changes
 COST_CHANGE_AT = datetime(2026, 1, 7, 12, 0, 0)
 NEW_COST = Decimal("1.00")
 HAND_CATEGORY = "Hand Made"  # bought only by a cancelled order
+LATE_PRODUCT = HM + 100  # first exported hours after its first sale
 HAND_RATES = {"EUR": "1.091234", "GBP": "1.281111"}
 CENT, MICRO = Decimal("0.01"), Decimal("0.000001")
 MONEY = ("gross_revenue", "returned_revenue", "net_revenue", "margin")
@@ -74,7 +75,10 @@ def write_hand_made_day(landing: Path) -> None:
     changed = {**product, "cost": str(NEW_COST), "updated_at": f"{COST_CHANGE_AT}"}
     hand = {**product, "product_id": str(HM), "sku": "HM-1", "name": "Hand-made bowl", "category": HAND_CATEGORY,
             "cost": "5.00", "retail_price": "20.00", "updated_at": "2026-01-07 08:00:00"}
-    write_csv(landing / "products_2026_01_07.csv", header, [[r[c] for c in header] for r in (changed, hand)])
+    late = {**product, "product_id": str(LATE_PRODUCT), "sku": "HM-2", "name": "Late vase", "cost": "7.00",
+            "retail_price": "21.00", "updated_at": "2026-01-07 20:00:00"}
+    write_csv(landing / "products_2026_01_07.csv", header,
+              [[r[c] for c in header] for r in (changed, hand, late)])
     customer = "1"  # generated ids start at 1; defect copies never reuse a clean id
     # order id offset, status, currency, created_at, [(product, item status, sale_price)]
     orders = [
@@ -84,6 +88,7 @@ def write_hand_made_day(landing: Path) -> None:
         (4, "delivered", "GBP", "2026-01-07 12:30:00", [(PRICED, "delivered", "23.45")]),
         (5, "delivered", "", "2026-01-07 13:00:00", [(PRICED, "delivered", "31.00")]),
         (6, "cancelled", "USD", "2026-01-07 09:00:00", [(HM, "cancelled", "20.00")]),
+        (7, "delivered", "USD", "2026-01-07 11:00:00", [(LATE_PRODUCT, "delivered", "21.00")]),
     ]
     order_rows, item_rows = [], []
     item_id = HM
@@ -284,6 +289,13 @@ def test_cost_is_the_product_version_valid_when_the_order_was_placed(lake: Lake)
     versions = {r["product_key"]: r for r in lake.gold("dim_product")}
     assert versions[after["product_key"]]["valid_from"] == COST_CHANGE_AT
     assert versions[before["product_key"]]["valid_to"] == COST_CHANGE_AT
+
+
+def test_a_sale_before_the_products_first_version_takes_that_version(lake: Lake) -> None:
+    [sale] = [r for r in lake.gold("fact_sales") if r["order_id"] == HM + 7]
+    [version] = [r for r in lake.gold("dim_product") if r["product_id"] == LATE_PRODUCT]
+    assert version["valid_from"] == datetime(2026, 1, 7, 20) > sale["ordered_at"]
+    assert (sale["product_key"], sale["cost"]) == (version["product_key"], Decimal("7.00"))
 
 
 def test_agg_daily_sales_matches_the_definitions(lake: Lake) -> None:
