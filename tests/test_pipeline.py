@@ -241,7 +241,7 @@ def test_scd2_keeps_every_version_of_a_batch_in_order(on_engine: Settings) -> No
     run(workspace)
     (workspace.landing / "products_2026_01_06.csv").write_text(
         PRODUCTS_HEADER
-        + "10,A-1,Shirt,Acme,Men,Tops,Shirts,10.00,99.00,2026-01-05 10:00:00\n"  # late: older than current
+        + "10,A-1,Shirt,Acme,Men,Tops,Shirts,10.00,99.00,2026-01-05 10:00:00\n"  # late: splits 08:00-12:00
         + "10,A-1,Shirt,Bolt,Men,Tops,Shirts,10.00,25.00,2026-01-06 07:00:00\n"  # same as current
         + "10,A-1,Shirt,Bolt,Men,Tops,Shirts,11.00,26.00,2026-01-06 09:00:00\n"
     )
@@ -249,7 +249,8 @@ def test_scd2_keeps_every_version_of_a_batch_in_order(on_engine: Settings) -> No
     history = sorted((r[-3], r[-2], r[-1], r[3], r[8]) for r in table(workspace, "silver", "products"))
     assert history == [
         (datetime(2026, 1, 5, 6), datetime(2026, 1, 5, 8), False, "Acme", Decimal("25.00")),
-        (datetime(2026, 1, 5, 8), datetime(2026, 1, 5, 12), False, "Acme", Decimal("30.00")),
+        (datetime(2026, 1, 5, 8), datetime(2026, 1, 5, 10), False, "Acme", Decimal("30.00")),
+        (datetime(2026, 1, 5, 10), datetime(2026, 1, 5, 12), False, "Acme", Decimal("99.00")),
         (datetime(2026, 1, 5, 12), datetime(2026, 1, 6, 9), False, "Bolt", Decimal("25.00")),
         (datetime(2026, 1, 6, 9), None, True, "Bolt", Decimal("26.00")),
     ]
