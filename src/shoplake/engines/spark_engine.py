@@ -347,8 +347,12 @@ class SparkEngine:
         if not DeltaTable.isDeltaTable(self._spark, path):
             return Vacuumed([], 0)
         check = "spark.databricks.delta.retentionDurationCheck.enabled"
+        listing = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
         # The caller's retention is the one that counts (see Engine.vacuum), not the table's minimum.
         self._spark.conf.set(check, "false")
+        # Vacuum lists the table's files in this many tasks (default 10,000: minutes of task overhead for
+        # a small table); the session's parallelism is enough.
+        self._spark.conf.set(listing, self._spark.conf.get("spark.default.parallelism", "4") or "4")
         try:
             target = "delta.`" + path.replace("`", "``") + "`"
             listed = self._spark.sql(f"VACUUM {target} RETAIN {float(retention_hours)} HOURS DRY RUN").collect()
@@ -365,6 +369,7 @@ class SparkEngine:
             raise EngineError(f"vacuuming {path} failed: {_short(error)}") from error
         finally:
             self._spark.conf.unset(check)
+            self._spark.conf.unset(listing)
         return Vacuumed(files=doomed, bytes=size)
 
     @contextmanager
