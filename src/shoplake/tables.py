@@ -16,7 +16,7 @@ from shoplake.contracts import ContractSet, load_contracts
 from shoplake.contracts.expressions import ExpressionProblem, column_names, parse_boolean
 from shoplake.contracts.model import Contract
 from shoplake.engines import Engine, open_engine
-from shoplake.engines.base import CURRENT_FLAG, VALID_FROM, VALID_TO, Commit, VersionGone
+from shoplake.engines.base import CURRENT_FLAG, LAST_SEEN, VALID_FROM, VALID_TO, VERSION, Commit, VersionGone
 from shoplake.errors import ConfigError, EngineError, ShoplakeError
 from shoplake.layers.sql import col, lit, select, table
 
@@ -27,9 +27,8 @@ _TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 _QUARANTINE_META = ("_source_file", "_row_number", "_batch_id", "_ingested_at", "_failed_rules", "_errors")
 # Where a row came from (bronze and silver rows carry these), shown by `history`.
 _PROVENANCE = ("_batch_id", "_source_file", "_row_number", "_ingested_at")
-_VERSION = "_version"  # an SCD2 row's version number within its key, when the table has it
 # The columns of a version's period, (number, from, to, current flag): silver's, then gold dimensions'.
-_PERIODS = ((_VERSION, VALID_FROM, VALID_TO, CURRENT_FLAG), ("version", "valid_from", "valid_to", "is_current"))
+_PERIODS = ((VERSION, VALID_FROM, VALID_TO, CURRENT_FLAG), ("version", "valid_from", "valid_to", "is_current"))
 
 
 @dataclass(frozen=True)
@@ -231,7 +230,8 @@ def key_history(config: Settings, layer: str, name: str, key: list[str]) -> KeyH
         first = [k for k in (*keys, *wanted) if k in columns]
         first = list(dict.fromkeys(first))
         if period is not None:
-            validity = [c for c in period if c in columns]
+            # silver's _last_seen: the newest sequence value the version accounts for (an unchanged re-delivery)
+            validity = [c for c in (*period, LAST_SEEN) if c in columns]
             tracked = [c for c in (contract.load.tracked if contract else ()) if c in columns]
             values = tracked or [c for c in columns if not c.startswith("_") and c not in validity and c not in first]
             shown_columns = [*validity, *first, *values, *provenance]
