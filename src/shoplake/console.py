@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from sqlglot import exp
 
 from shoplake.config import Settings
 from shoplake.dryrun import DryRunReport
@@ -224,14 +225,19 @@ def print_quarantine(settings: Settings, report: RunReport) -> None:
 
 
 def print_kpis(settings: Settings) -> None:
-    rows = query_table(settings, "gold", "agg_daily_sales")
-    table = Table(title="headline KPIs (gold.agg_daily_sales)")
-    for name in ("order_date", "orders", "items", "gross_revenue", "net_revenue", "avg order value", "return rate"):
+    # By name: a partitioned table's columns need not come back in the model's order.
+    names = ("order_date", "orders", "items", "gross_revenue", "net_revenue", "margin", "average_order_value",
+             "return_rate", "sales_without_rate")
+    query = exp.select(*(exp.column(n, quoted=True) for n in names)).from_(exp.table_("agg_daily_sales", "gold"))
+    rows = query_table(settings, "gold", "agg_daily_sales", query)
+    table = Table(title=f"headline KPIs (gold.agg_daily_sales, in {settings.reporting_currency})")
+    for name in ("order_date", "orders", "items", "gross_revenue", "net_revenue", "margin", "avg order value",
+                 "return rate", "sales without rate"):
         table.add_column(name, justify="right")
     for r in sorted(rows):
-        order_date, orders, items, gross, _, net, _, aov, return_rate = r
-        table.add_row(str(order_date), f"{orders:,}", f"{items:,}", f"{gross:,.2f}", f"{net:,.2f}", f"{aov:,.2f}",
-                      f"{return_rate:.1%}")
+        order_date, orders, items, gross, net, margin, aov, return_rate, without_rate = r
+        table.add_row(str(order_date), f"{orders:,}", f"{items:,}", f"{gross:,.2f}", f"{net:,.2f}", f"{margin:,.2f}",
+                      f"{aov:,.2f}", f"{return_rate:.1%}", f"{without_rate:,}")
     console.print(table)
 
 
