@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,7 @@ def cases(draw: st.DrawFn) -> Case:
     order = draw(st.permutations(range(len(files))))
     cuts = sorted(draw(st.sets(st.integers(1, len(files) - 1)))) if len(files) > 1 else []
     bounds = [0, *cuts, len(files)]
-    case = Case(batches=[list(order[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)],
+    case = Case(batches=[list(order[a:b]) for a, b in pairwise(bounds)],
                 untracked=draw(st.sampled_from(["update", "ignore"])))
     batch_of = {f: j for j, files_of in enumerate(case.batches) for f in files_of}
     case.files = [[Observation(o.sku, o.level, o.note, o.deleted, o.hour, f"f{i}.csv", n, f"b{batch_of[i]}")
