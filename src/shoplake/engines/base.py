@@ -7,9 +7,10 @@ engine turns them into its own dialect, runs them, and reads and writes Delta ta
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from sqlglot import exp
@@ -173,6 +174,20 @@ class Vacuumed:
 
 class VersionGone(EngineError):
     """A table version whose data files were deleted by vacuum: it cannot be read any more."""
+
+
+def commit_from_log(info: Mapping[str, Any]) -> Commit:
+    """A Delta log commitInfo (as delta-rs's history gives it) as a Commit: the batch tag is a top-level
+    key when delta-rs wrote it (custom metadata), or inside userMetadata's JSON when delta-spark did."""
+    batch = info.get(BATCH_TAG)
+    if batch is None and isinstance(info.get("userMetadata"), str):
+        try:
+            batch = json.loads(info["userMetadata"]).get(BATCH_TAG)
+        except (ValueError, AttributeError):
+            batch = None
+    stamp = datetime.fromtimestamp(int(info["timestamp"]) / 1000, UTC).replace(tzinfo=None)
+    return Commit(version=int(info["version"]), timestamp=stamp, operation=str(info.get("operation", "")),
+                  batch_id=None if batch is None else str(batch))
 
 
 class Engine(Protocol):

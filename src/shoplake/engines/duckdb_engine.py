@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from shoplake.engines.base import (
     VersionGone,
     WriteJob,
     WriteResult,
+    commit_from_log,
     merge_clauses,
     quoted,
 )
@@ -262,7 +262,7 @@ class DuckDBEngine:
         table = _open(path)
         if table is None:
             return []
-        return sorted((_history_entry(info) for info in table.history()), key=lambda c: c.version)
+        return sorted((commit_from_log(info) for info in table.history()), key=lambda c: c.version)
 
     def attach_delta_version(self, path: str, schema: str, name: str, version: int) -> list[str]:
         """The table at an older version, read like attach_delta reads the current one: its files by
@@ -554,20 +554,6 @@ def _open(path: str) -> DeltaTable | None:
             raise
         raise EngineError(f"cannot read the Delta table {path}: {_short_error(error)}",
                           hint="upgrade deltalake, or read this lake with the Spark engine (--engine spark)") from None
-
-
-def _history_entry(info: Mapping[str, Any]) -> Commit:
-    """A delta-rs history entry as a Commit; the batch tag is a top-level key (delta-rs's custom
-    metadata) or inside Spark's userMetadata JSON (a table delta-spark wrote)."""
-    batch = info.get(BATCH_TAG)
-    if batch is None and isinstance(info.get("userMetadata"), str):
-        try:
-            batch = json.loads(info["userMetadata"]).get(BATCH_TAG)
-        except (ValueError, AttributeError):
-            batch = None
-    stamp = datetime.fromtimestamp(int(info["timestamp"]) / 1000, UTC).replace(tzinfo=None)
-    return Commit(version=int(info["version"]), timestamp=stamp, operation=str(info.get("operation", "")),
-                  batch_id=None if batch is None else str(batch))
 
 
 def _check_fence(table: DeltaTable, fence: int) -> None:

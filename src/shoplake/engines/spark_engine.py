@@ -36,6 +36,7 @@ from shoplake.engines.base import (
     VersionGone,
     WriteJob,
     WriteResult,
+    commit_from_log,
     merge_clauses,
 )
 from shoplake.errors import EngineError, LeaseLost
@@ -280,6 +281,17 @@ class SparkEngine:
     def table_history(self, path: str) -> list[Commit]:
         from delta.tables import DeltaTable
 
+        if "://" not in path or path.startswith("file:"):
+            # A local table's log read by delta-rs: every commit's metadata, also a delta-rs writer's batch
+            # tag, which delta-spark's history() does not show (it shows only userMetadata).
+            import deltalake
+            from deltalake.exceptions import TableNotFoundError
+
+            try:
+                log = deltalake.DeltaTable(path).history()
+            except TableNotFoundError:
+                return []
+            return sorted((commit_from_log(info) for info in log), key=lambda c: c.version)
         if not DeltaTable.isDeltaTable(self._spark, path):
             return []
         commits = []
