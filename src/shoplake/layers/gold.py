@@ -470,20 +470,44 @@ def _partitioned_write(engine: Engine, model: Model, partition: str, staged: str
             sorted("NULL" if v is None else str(v) for v in values))
 
 
+_FINGERPRINTS = parse_sql("""
+with staged_parts as (select part, count(*) as n, sum(row_hash) as h from staged group by part),
+stored_parts as (select part, count(*) as n, sum(row_hash) as h from stored group by part)
+select coalesce(a.part, b.part) as part
+from staged_parts as a full join stored_parts as b on a.part is not distinct from b.part
+where a.n is distinct from b.n or a.h is distinct from b.h
+""", label="the partition fingerprints")[0]
+
+
 def _changed_partitions(staged: str, name: str, columns: list[str], partition: str) -> exp.Query:
-    """The partition values of the rows that the staged model and its stored table do not share."""
-    def rows(table: exp.Table) -> exp.Select:
-        return exp.select(*(exp.column(c, quoted=True) for c in columns)).from_(table)
+    """The partition values whose rows differ between the staged model and its stored table.
 
-    new = rows(exp.table_(exp.to_identifier(staged, quoted=True)))
-    old = rows(exp.table_(exp.to_identifier(name, quoted=True), db=exp.to_identifier(STORED, quoted=True)))
-    def only_in(a: exp.Select, b: exp.Select, alias: str) -> exp.Select:
-        # A subquery each: set operations chain left to right, EXCEPT and UNION at the same precedence.
-        rest = exp.except_(a.copy(), b.copy(), distinct=False)
-        return exp.select(exp.column(partition, quoted=True)).from_(rest.subquery(alias))
+    Each side is summed per partition to a row count and a sum of row hashes (one pass each, no join of
+    rows: a row-by-row EXCEPT ALL costs about 50 times more). Values are hashed as text, so a type
+    that changes on its way through Parquet (DuckDB's HUGEINT comes back DECIMAL(38,0)) hashes alike;
+    `~` after each value keeps NULL apart from any text. A change is missed only when both the count
+    and the hash sum of its partition stay equal (64-bit hashes on DuckDB, 32-bit on Spark).
+    """
+    def text(column: str) -> exp.Expr:
+        value = exp.cast(exp.column(column, quoted=True), "VARCHAR")
+        return exp.Coalesce(this=exp.DPipe(this=value, expression=exp.Literal.string("~")),
+                            expressions=[exp.Literal.string("")])
 
-    changed = exp.union(only_in(new, old, "added"), only_in(old, new, "removed"), distinct=False)
-    return exp.select(exp.column(partition, quoted=True)).distinct().from_(changed.subquery("changed"))
+    row_hash = exp.Anonymous(this="hash", expressions=[text(c) for c in columns])
+    tables = {"staged": exp.table_(exp.to_identifier(staged, quoted=True)),
+              "stored": exp.table_(exp.to_identifier(name, quoted=True), db=exp.to_identifier(STORED, quoted=True))}
+
+    def substitute(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Table) and not node.db and node.name in tables:
+            return tables[node.name].copy()
+        if isinstance(node, exp.Column) and node.name == "part" and not node.table:
+            return exp.alias_(exp.column(partition, quoted=True), "part") if isinstance(node.parent, exp.Select) \
+                and node.arg_key == "expressions" else exp.column(partition, quoted=True)
+        if isinstance(node, exp.Column) and node.name == "row_hash":
+            return row_hash.copy()
+        return node
+
+    return _FINGERPRINTS.copy().transform(substitute)  # type: ignore[return-value]
 
 
 def _in_partitions(partition: str, values: list[object]) -> exp.Expr | None:
