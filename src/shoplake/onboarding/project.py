@@ -38,7 +38,19 @@ contracts: [contracts]  # folders of YAML contracts that override or extend the 
 # settle_seconds: 2     # watch: a file is read once its size and mtime are unchanged this long
 # scan_seconds: 30      # watch: full listing of the landing store, the safety net under events
 # lease_seconds: 60     # a running batch's lease; renewed while its process lives
-# timezone: UTC         # the shop's IANA time zone: the day of a landed file without a date in its name
+# timezone: UTC         # the shop's IANA time zone: KPI days, and the day of a landed file without a date in its name
+# reporting_currency: USD  # marts sum amounts converted to this currency (the fx_rates feed)
+# kpis:                 # thresholds of the KPI definitions (README, KPI definitions)
+#   new_days: 30        # lifecycle: first sale within 30 days -> new
+#   active_days: 90     # last sale within 90 days -> active
+#   at_risk_days: 180   # last sale within 180 days -> at_risk; older -> churned
+#   vip_share: 0.05     # VIP: the top 5 % of customers by LTV
+#   window_shopper_sessions: 3  # window shopper: this many sessions with page views ...
+#   window_shopper_days: 90     # ... in this many days, and no purchase ever
+#   session_gap_minutes: 30     # a feed without session ids: this much inactivity starts a session
+#   stock_baseline_days: 7      # trailing window of the stock-level median
+#   stock_drop_share: 0.5       # a drop: stock below (1 - 0.5) x the trailing median
+#   stock_spike_factor: 2.0     # a spike: stock above 2 x the trailing median
 # maintenance:          # `shoplake maintain`
 #   vacuum_retention_hours: 168  # old table versions stay readable (show --as-of) this long
 #   archive_retention_days: 90   # archived landing files kept this long; null: forever
