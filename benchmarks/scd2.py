@@ -25,7 +25,7 @@ COLUMNS = ("customer_id, first_name, last_name, email, phone, birth_date, city, 
 
 def write_day(path: Path, query: str) -> int:
     """Write one customers CSV from a DuckDB query over `range`; returns its rows."""
-    code = ("import duckdb; con = duckdb.connect(); "
+    code = ("import duckdb; con = duckdb.connect(); con.execute('set enable_progress_bar=false'); "
             f"con.execute({f'COPY ({query}) TO {str(path)!r} (HEADER)'!r}); "
             f"print(con.execute({f'select count(*) from read_csv({str(path)!r})'!r}).fetchone()[0])")
     return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
