@@ -69,7 +69,17 @@ def test_demo_shows_rows_reasons_and_kpis(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--folder", str(tmp_path / "demo"), "--scale", "0.002"])
     assert result.exit_code == 0, result.output
     for heading in ("rows per feed", "top quarantine reasons", "headline KPIs (gold.agg_daily_sales, in USD)",
-                    "sales without rate", "tables:"):
+                    "sales without rate", "customers by lifecycle stage (gold.agg_customer_metrics)",
+                    "funnel per day (gold.agg_funnel_daily)", "delivery SLA per carrier (gold.agg_delivery_sla)",
+                    "tables:"):
         assert heading in result.output
+    # the demo names a customer with several versions, and that command shows them
+    hint = next(line for line in result.output.splitlines() if line.startswith("a customer's versions: "))
+    key = hint.split("--key ")[1].split()[0]
+    lake = str(tmp_path / "demo" / "lake")
+    history = runner.invoke(app, ["history", "silver/customers", "--key", key, "--lake", lake])
+    assert history.exit_code == 0, history.output
+    assert "version(s), SCD2" in history.output
+    assert int(history.output.split(" version(s), SCD2")[0].rsplit(" ", 1)[1]) >= 2
     assert (tmp_path / "demo" / "lake" / "silver" / "orders").is_dir()
     assert not any((tmp_path / "demo" / "landing").iterdir())

@@ -33,12 +33,14 @@ from shoplake.console import (
     _self_command,
     _shown,
     console,
+    history_hint,
     print_batch,
     print_dry_run,
     print_feeds,
     print_history,
     print_kpis,
     print_maintain,
+    print_marts,
     print_page,
     print_quarantine,
     print_run,
@@ -52,8 +54,6 @@ app = typer.Typer(help="shoplake: an online shop's file drops in, validated Delt
 # markup and emoji off: text from files and messages is printed as it is (see the module's docstring)
 Command = TypeVar("Command", bound=Callable[..., Any])
 _state = {"debug": False}
-
-
 
 
 def handle_errors(command: Command) -> Command:
@@ -447,23 +447,13 @@ def demo(
     print_feeds(report)
     print_quarantine(settings, report)
     print_kpis(settings)
+    print_marts(settings)
     say(f"\ntables: {settings.tables_root}/{{bronze,silver,quarantine,gold}}/<name> (Delta Lake)")
     say(f"archive: {settings.archive_dir}   ledger: {settings.state_db_url}")
     say(Text.assemble("next: ", (f"{_self_command()} status --lake {settings.lake}", "bold")))
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+    hint = history_hint(settings)
+    if hint:
+        say(Text.assemble("a customer's versions: ", (hint, "bold")))
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import sqlglot
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -239,6 +241,66 @@ def print_kpis(settings: Settings) -> None:
         table.add_row(str(order_date), f"{orders:,}", f"{items:,}", f"{gross:,.2f}", f"{net:,.2f}", f"{margin:,.2f}",
                       f"{aov:,.2f}", f"{return_rate:.1%}", f"{without_rate:,}")
     console.print(table)
+
+
+# Headline figures of the other marts, as fixed queries (no user text) over one gold table each.
+_MART_HEADLINES = {
+    "agg_customer_metrics": (
+        "customers by lifecycle stage (gold.agg_customer_metrics)",
+        "select lifecycle_stage, count(*) as customers, count(case when is_vip then 1 end) as vip, "
+        "count(case when is_window_shopper then 1 end) as window_shoppers, sum(lifetime_value) as ltv "
+        "from gold.agg_customer_metrics group by lifecycle_stage order by customers desc",
+        ("lifecycle stage", "customers", "VIP", "window shoppers", "LTV")),
+    "agg_funnel_daily": (
+        "funnel per day (gold.agg_funnel_daily)",
+        "select session_date, sessions, view_to_cart, cart_to_purchase, view_to_purchase "
+        "from gold.agg_funnel_daily order by session_date",
+        ("day", "sessions", "view -> cart", "cart -> purchase", "view -> purchase")),
+    "agg_delivery_sla": (
+        "delivery SLA per carrier (gold.agg_delivery_sla)",
+        "select carrier, sum(shipments) as shipments, sum(delivered) as delivered, "
+        "case when sum(on_time) + sum(late) = 0 then 0.0 else sum(on_time) / (sum(on_time) + sum(late)) end "
+        "from gold.agg_delivery_sla group by carrier order by carrier",
+        ("carrier", "shipments", "delivered", "on-time rate")),
+}
+
+
+def print_marts(settings: Settings) -> None:
+    """A table of headline figures per mart that exists (customer metrics, funnel, delivery)."""
+    for name, (title, sql, columns) in _MART_HEADLINES.items():
+        query = sqlglot.parse_one(sql, dialect="duckdb")
+        assert isinstance(query, exp.Select)
+        rows = query_table(settings, "gold", name, query)
+        if not rows:
+            continue
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, justify="right")
+        for row in rows:
+            table.add_row(*(_figure(column, value) for column, value in zip(columns, row, strict=True)))
+        console.print(table)
+
+
+def history_hint(settings: Settings) -> str | None:
+    """A `shoplake history` command for a customer with more than one version, if there is one."""
+    query = sqlglot.parse_one("select min(customer_id) from silver.customers where _version > 1", dialect="duckdb")
+    assert isinstance(query, exp.Select)
+    rows = query_table(settings, "silver", "customers", query)
+    if not rows or rows[0][0] is None:
+        return None
+    return f"{_self_command()} history silver/customers --key {rows[0][0]} --lake {settings.lake}"
+
+
+def _figure(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if "->" in column or "rate" in column:
+        return f"{value:.1%}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (float, Decimal)):
+        return f"{value:,.2f}"
+    return str(value)
 
 
 def _self_command() -> str:
