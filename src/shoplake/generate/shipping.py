@@ -62,6 +62,10 @@ def shipping_table(rng: np.random.Generator, orders: Orders) -> pa.Table:
     ])
     promised = labelled + rng.integers(2, 6, n) * SECONDS_PER_DAY
     scrambled = (order_id * _TRACKING_MULTIPLIER + _TRACKING_OFFSET) % _TRACKING_MODULUS
+    # One parcel in ten goes express, promised 2-10 hours after its label: some arrive late. Chosen from the
+    # tracking number, not the random stream, so the rest of a generated day stays as it was.
+    express = scrambled % 10 == 0
+    promised = np.where(express, labelled + (2 + scrambled % 9) * 3600, promised)
 
     return feed_table("shipping", {
         "tracking_number": render.join(
