@@ -409,6 +409,11 @@ def run_models(engine: Engine, models: list[Model], lake: str, available: set[st
     engine.create_table(f"{SHOPLAKE}__{SETTINGS}", settings_query(parameters or Settings().model_parameters()))
     engine.create_view(SHOPLAKE, SETTINGS, f"{SHOPLAKE}__{SETTINGS}")
     for model in models:
+        if not available:
+            # No feed has loaded: optional inputs alone (or none, as in a list of statuses) would make tables
+            # that no batch wrote, which the state store could not account for.
+            skipped[model.name] = "no feed has data yet"
+            continue
         missing = sorted(s for s in model.sources
                          if s.removesuffix(HISTORY) not in available and s not in model.optional)
         if missing:
