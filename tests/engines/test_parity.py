@@ -23,7 +23,9 @@ TABLES = [(layer, feed) for layer in ("bronze", "silver", "quarantine")
                        "fx_rates")]
 TABLES += [("gold", name) for name in ("dim_date", "dim_status", "dim_product", "dim_customer", "fact_sales",
                                        "agg_sales_measures", "agg_daily_sales", "agg_category_daily",
-                                       "agg_product_performance")]
+                                       "agg_product_performance", "fact_sessions", "agg_funnel_daily",
+                                       "agg_customer_metrics", "agg_inventory_health", "fact_shipments",
+                                       "agg_delivery_sla")]
 
 
 def normal(value: Any) -> Any:
