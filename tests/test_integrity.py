@@ -121,7 +121,11 @@ def test_every_commit_carries_the_leases_fence_as_a_delta_application_transactio
     shutil.copytree(day, tmp_path / "landing")
     settings = Settings(landing=tmp_path / "landing", lake=tmp_path / "lake", archive=tmp_path / "archive")
     run(settings)
-    fences = {p.name: DeltaTable(str(p)).transaction_version(APP_ID) for p in (tmp_path / "lake" / "silver").iterdir()}
+    silver = tmp_path / "lake" / "silver"
+    # Every silver table, and the observation logs of the SCD2 feeds (silver/_observations/<feed>)
+    tables = [p for p in silver.iterdir() if not p.name.startswith("_")] + list((silver / "_observations").iterdir())
+    fences = {str(p.relative_to(silver)): DeltaTable(str(p)).transaction_version(APP_ID) for p in tables}
+    assert "_observations/customers" in fences
     assert fences and all(v is not None and v > 0 for v in fences.values()), fences
     assert len(set(fences.values())) == len(fences), "each commit draws its own fence"
     engine = sa.create_engine(settings.state_db_url)
