@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import DeltaError, DeltaProtocolError, TableNotFoundError
+from deltalake.exceptions import DeltaError
 from sqlglot import exp
 
 from shoplake.engines.base import (
@@ -35,6 +35,7 @@ from shoplake.engines.base import (
     merge_clauses,
     quoted,
 )
+from shoplake.engines.duckdb_io import StagedRows, check_fence, log_features, open_table, short_error, staged_columns
 from shoplake.errors import EngineError, LeaseLost
 from shoplake.faults import crash_point
 
@@ -43,11 +44,7 @@ CAPABILITIES = Capabilities(
     dialect="duckdb",
 )
 
-# Reader features that leave a snapshot's rows equal to its files' rows (they concern the log, or are
-# plain Parquet types); a table with any other is read through delta-rs (see attach_delta).
-_PLAIN_READER_FEATURES = frozenset({"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"})
 _SNAPSHOTS = "_delta_snapshots"  # DuckDB schema of the delta-rs reads of such tables
-_BATCH_ROWS = 122_880  # DuckDB's row-group size: whole groups stream to delta-rs without re-chunking
 
 
 class DuckDBEngine:
@@ -65,7 +62,7 @@ class DuckDBEngine:
         try:
             self._con = duckdb.connect(":memory:", config=config)
         except duckdb.Error as error:
-            raise EngineError(f"cannot start DuckDB: {_short_error(error)}",
+            raise EngineError(f"cannot start DuckDB: {short_error(error)}",
                               hint="check memory_limit and threads in shoplake.yml") from None
         self._run("SET enable_progress_bar = false")  # progress is the caller's to show
         # Timestamps are UTC throughout; current_timestamp and casts must not depend on the host's zone.
@@ -115,7 +112,7 @@ class DuckDBEngine:
                 if "Maximum line size" in text:  # DuckDB quotes the whole line: keep the message to one line
                     line = text.partition("Line: ")[2].split("\n", 1)[0].strip()
                     raise EngineError(f"line {line} {too_long}" if line.isdigit() else f"a row {too_long}") from None
-                raise EngineError(_short_error(error)) from None
+                raise EngineError(short_error(error)) from None
         self._run(f"CREATE OR REPLACE VIEW {_ident(table)} AS SELECT *, rowid + 1 AS _row_number FROM {data}")
         return self._scalar(f"SELECT count(*) FROM {data}")
 
@@ -139,10 +136,10 @@ class DuckDBEngine:
         try:
             return self._con.execute(self._sql(query)).fetchall()
         except duckdb.Error as error:
-            raise EngineError(_short_error(error), hint=f"the query was: {self._sql(query)[:1500]}") from None
+            raise EngineError(short_error(error), hint=f"the query was: {self._sql(query)[:1500]}") from None
 
     def columns(self, table: str) -> list[str]:
-        return _columns(self._con, table)
+        return staged_columns(self._con, table)
 
     def drop(self, table: str) -> None:
         kinds = self._con.execute(
@@ -166,14 +163,14 @@ class DuckDBEngine:
         continued by delta-spark or Databricks) is read through delta-rs, which applies them; the
         snapshot is copied into DuckDB once per version, since its stream can be read only once.
         """
-        table = _open(path)
+        table = open_table(path)
         self._run(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
         view = f"{_ident(schema)}.{_ident(name)}"
         if table is None:
             self._run(f"DROP VIEW IF EXISTS {view}")
             return False
         condition = f" WHERE {where.sql(dialect='duckdb')}" if where is not None else ""
-        if features := _log_features(table):
+        if features := log_features(table):
             source = self._snapshot_copy(path, table, features)
             self._run(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}{condition}")
             return True
@@ -212,7 +209,7 @@ class DuckDBEngine:
             except Exception as error:  # a reader feature this deltalake does not know
                 raise EngineError(
                     f"cannot read the Delta table {path}: it uses {', '.join(features)}, and deltalake "
-                    f"refuses it ({_short_error(error)})",
+                    f"refuses it ({short_error(error)})",
                     hint="upgrade deltalake, or read this lake with the Spark engine (--engine spark)") from None
             staged = f"_delta_{next(self._registered)}"
             self._con.register(staged, stream)
@@ -243,15 +240,15 @@ class DuckDBEngine:
         return [f.result() for f in futures]
 
     def table_columns(self, path: str) -> list[str]:
-        table = _open(path)
+        table = open_table(path)
         return [] if table is None else [f.name for f in table.schema().fields]
 
     def table_version(self, path: str) -> int | None:
-        table = _open(path)
+        table = open_table(path)
         return None if table is None else int(table.version())
 
     def table_partitions(self, path: str) -> list[str]:
-        table = _open(path)
+        table = open_table(path)
         return [] if table is None else list(table.metadata().partition_columns)
 
     def set_fence(self, fence: Fence) -> None:
@@ -259,7 +256,7 @@ class DuckDBEngine:
 
     # -- history and upkeep ------------------------------------------------------------------------
     def table_history(self, path: str) -> list[Commit]:
-        table = _open(path)
+        table = open_table(path)
         if table is None:
             return []
         return sorted((commit_from_log(info) for info in table.history()), key=lambda c: c.version)
@@ -267,13 +264,13 @@ class DuckDBEngine:
     def attach_delta_version(self, path: str, schema: str, name: str, version: int) -> list[str]:
         """The table at an older version, read like attach_delta reads the current one: its files by
         DuckDB's Parquet reader when local and plain, else through delta-rs's Arrow dataset."""
-        table = _open(path)
+        table = open_table(path)
         if table is None:
             raise EngineError(f"there is no Delta table at {path}")
         try:
             table.load_as_version(version)
         except DeltaError as error:
-            raise EngineError(f"{path} has no readable version {version}: {_short_error(error)}") from None
+            raise EngineError(f"{path} has no readable version {version}: {short_error(error)}") from None
         files = table.file_uris()
         if "://" not in path:
             missing = [f for f in files if not Path(f).exists()]
@@ -283,7 +280,7 @@ class DuckDBEngine:
                                   hint="a vacuumed version is gone for good; maintenance.vacuum_retention_hours "
                                   "sets how long old versions stay readable")
         self._run(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
-        if files and "://" not in path and not _log_features(table):
+        if files and "://" not in path and not log_features(table):
             listing = "[" + ", ".join(_literal(f) for f in files) + "]"
             source = f"read_parquet({listing}, union_by_name=true)"
         else:
@@ -295,7 +292,7 @@ class DuckDBEngine:
         return [f.name for f in table.schema().fields]
 
     def compact(self, path: str, *, target_size: int | None = None, tag: str | None = None) -> Compaction:
-        table = _open(path)
+        table = open_table(path)
         if table is None:
             return Compaction(0, 0, 0, 0)
         # The fence is drawn and checked on this snapshot; delta-rs's OPTIMIZE commit does not record
@@ -306,13 +303,13 @@ class DuckDBEngine:
             metrics = table.optimize.compact(target_size=target_size, commit_properties=commit)
         except Exception as error:
             self._refuse_if_fenced_out(path)
-            raise EngineError(f"compacting {path} failed: {_short_error(error)}") from error
+            raise EngineError(f"compacting {path} failed: {short_error(error)}") from error
         return Compaction(files_removed=int(metrics["numFilesRemoved"]), files_added=int(metrics["numFilesAdded"]),
                           bytes_removed=int(json.loads(metrics["filesRemoved"])["totalSize"]),
                           bytes_added=int(json.loads(metrics["filesAdded"])["totalSize"]))
 
     def vacuum(self, path: str, *, retention_hours: float, dry_run: bool, tag: str | None = None) -> Vacuumed:
-        table = _open(path)
+        table = open_table(path)
         if table is None:
             return Vacuumed([], 0)
         hours = int(retention_hours)  # delta-rs takes whole hours
@@ -329,7 +326,7 @@ class DuckDBEngine:
             raise
         except Exception as error:
             self._refuse_if_fenced_out(path)
-            raise EngineError(f"vacuuming {path} failed: {_short_error(error)}") from error
+            raise EngineError(f"vacuuming {path} failed: {short_error(error)}") from error
         return Vacuumed(files=doomed, bytes=size)
 
     def _commit(self, table: DeltaTable | None, tag: str | None, path: str) -> CommitProperties | None:
@@ -341,19 +338,19 @@ class DuckDBEngine:
         fence = self._fence()
         self._drawn[path] = fence
         if table is not None:
-            _check_fence(table, fence)
+            check_fence(table, fence)
         crash_point("fenced")
         return CommitProperties(custom_metadata={BATCH_TAG: tag} if tag else None,
                                 app_transactions=[Transaction(APP_ID, fence)])
 
     def _refuse_if_fenced_out(self, path: str) -> None:
         """A failed commit lost a race against a later holder of the lake: say so, not a write error."""
-        table = _open(path)
+        table = open_table(path)
         if table is not None and path in self._drawn:
-            _check_fence(table, self._drawn[path])
+            check_fence(table, self._drawn[path])
 
     def restore(self, path: str, version: int | None, *, tag: str | None = None) -> None:
-        table = _open(path)
+        table = open_table(path)
         if table is None or (version is not None and table.version() == version):
             return
         commit = self._commit(table, tag, path)
@@ -367,7 +364,7 @@ class DuckDBEngine:
             raise EngineError(f"restoring {path} to version {version} failed: {error}") from error
 
     def delete_rows(self, path: str, where: exp.Expr, *, tag: str | None = None) -> None:
-        table = _open(path)
+        table = open_table(path)
         if table is None:
             return
         commit = self._commit(table, tag, path)
@@ -394,10 +391,10 @@ class DuckDBEngine:
                 con.close()
 
     def _write(self, con: duckdb.DuckDBPyConnection, table: str, path: str, mode: str,
-               rows: _Rows | None = None, tag: str | None = None, replace: exp.Expr | None = None,
+               rows: StagedRows | None = None, tag: str | None = None, replace: exp.Expr | None = None,
                partition_by: tuple[str, ...] = ()) -> WriteResult:
-        rows = rows or _Rows(con, table)
-        existing = _open(path)
+        rows = rows or StagedRows(con, table)
+        existing = open_table(path)
         if rows.empty and existing is not None and mode == "append":
             rows.close()
             return WriteResult(rows=0)
@@ -427,12 +424,12 @@ class DuckDBEngine:
 
     def _merge(self, con: duckdb.DuckDBPyConnection, table: str, path: str, spec: MergeSpec,
                tag: str | None = None) -> WriteResult:
-        target = _open(path)
+        target = open_table(path)
         if target is None:
             # The first load of a table: nothing to match, so the merge is a plain write.
             return self._write(con, table, path, "overwrite", tag=tag)
-        columns = [c for c in _columns(con, table) if not c.startswith(MERGE_KEY_PREFIX)]
-        rows = _Rows(con, table, merge_keys=True)
+        columns = [c for c in staged_columns(con, table) if not c.startswith(MERGE_KEY_PREFIX)]
+        rows = StagedRows(con, table, merge_keys=True)
         if rows.empty:
             rows.close()
             return WriteResult(rows=0)
@@ -470,7 +467,7 @@ class DuckDBEngine:
         try:
             self._con.execute(sql).fetchall()
         except duckdb.Error as error:
-            raise EngineError(_short_error(error), hint=f"the statement was: {sql[:1500]}") from None
+            raise EngineError(short_error(error), hint=f"the statement was: {sql[:1500]}") from None
 
     def _scalar(self, sql: str, what: str = "query") -> int:
         return _scalar(self._con, sql, what)
@@ -480,87 +477,8 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str, what: str = "query") -> in
     try:
         rows = con.execute(sql).fetchall()
     except duckdb.Error as error:
-        raise EngineError(f"{what} failed: {_short_error(error)}") from None
+        raise EngineError(f"{what} failed: {short_error(error)}") from None
     return int(rows[0][0]) if rows else 0
-
-
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    result = con.execute(f"SELECT * FROM {_ident(table)} LIMIT 0")
-    names = [d[0] for d in result.description or []]
-    result.fetchall()
-    return names
-
-
-class _Rows:
-    """A staged table (or view) read once as an Arrow stream, counted on the way through.
-
-    Merge-key columns are read only for a merge (they are not data). A view is not computed twice
-    just to learn its size: the first batch is read ahead to tell whether there are rows at all.
-    """
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, *, merge_keys: bool = False) -> None:
-        keep = [_ident(c) for c in _columns(con, table) if merge_keys or not c.startswith(MERGE_KEY_PREFIX)]
-        self._source = con.sql(f"SELECT {', '.join(keep)} FROM {_ident(table)}").to_arrow_reader(_BATCH_ROWS)
-        self._first = next(self._batches(), None)
-        self.count = 0
-
-    @property
-    def empty(self) -> bool:
-        return self._first is None
-
-    def close(self) -> None:
-        self._source.close()
-
-    def reader(self) -> pa.RecordBatchReader:
-        return pa.RecordBatchReader.from_batches(self._source.schema, self._counted())
-
-    def _batches(self) -> Iterator[pa.RecordBatch]:
-        return (batch for batch in self._source if batch.num_rows)
-
-    def _counted(self) -> Iterator[pa.RecordBatch]:
-        rest = self._batches()
-        for batch in itertools.chain([] if self._first is None else [self._first], rest):
-            self.count += batch.num_rows
-            yield batch
-
-
-def _log_features(table: DeltaTable) -> list[str]:
-    """The table's reader features that make its rows differ from its Parquet files' rows: deletion
-    vectors (rows deleted by a mask beside the file), column mapping (physical column names), and any
-    feature not known here (never guessed to be harmless)."""
-    protocol = table.protocol()
-    features = set(protocol.reader_features or [])
-    if table.metadata().configuration.get("delta.columnMapping.mode", "none") != "none":
-        features.add("columnMapping")  # reader version 2 has column mapping without a features list
-    features -= _PLAIN_READER_FEATURES
-    if features == {"deletionVectors"} and _no_deletion_vectors(table):
-        return []  # enabled, but no file has deleted rows (none yet, or purged): the files are the rows
-    return sorted(features)
-
-
-def _no_deletion_vectors(table: DeltaTable) -> bool:
-    """Whether no file of the snapshot has deleted rows (delta-rs lists only files that have some)."""
-    return int(pa.RecordBatchReader.from_stream(table.deletion_vectors()).read_all().num_rows) == 0
-
-
-def _open(path: str) -> DeltaTable | None:
-    try:
-        return DeltaTable(path)
-    except TableNotFoundError:
-        return None
-    except DeltaError as error:
-        # A table whose protocol needs what this deltalake lacks: refused by name, not read partly.
-        if not isinstance(error, DeltaProtocolError) and "not supported" not in str(error):
-            raise
-        raise EngineError(f"cannot read the Delta table {path}: {_short_error(error)}",
-                          hint="upgrade deltalake, or read this lake with the Spark engine (--engine spark)") from None
-
-
-def _check_fence(table: DeltaTable, fence: int) -> None:
-    latest = table.transaction_version(APP_ID)
-    if latest is not None and latest > fence:
-        raise LeaseLost(f"{table.table_uri} was written by a later holder of the lake (its fence {latest} is "
-                        f"above this process's {fence})")
 
 
 def _ident(name: str) -> str:
@@ -569,9 +487,3 @@ def _ident(name: str) -> str:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def _short_error(error: Exception) -> str:
-    lines = [line for line in str(error).splitlines() if line.strip()]
-    keep = [line for line in lines if not line.startswith(("Possible", "*", "  file=", "Consider"))]
-    return " | ".join(keep[:3]).replace("Invalid Input Error: ", "")

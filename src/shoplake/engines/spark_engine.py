@@ -8,7 +8,6 @@ One Spark session per process, shared by every engine opened in it.
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -16,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 from sqlglot import exp
@@ -39,6 +38,7 @@ from shoplake.engines.base import (
     commit_from_log,
     merge_clauses,
 )
+from shoplake.engines.spark_session import short_error, spark_session
 from shoplake.errors import EngineError, LeaseLost
 from shoplake.faults import crash_point
 
@@ -47,52 +47,8 @@ CAPABILITIES = Capabilities(
     dialect="spark",
 )
 
-DELTA_JAR = "io.delta:delta-spark_{spark}_2.13:4.4.0"  # the Maven artifact for this pyspark's major.minor
 _CORRUPT = "_corrupt_record"
 T = TypeVar("T")
-
-
-@functools.cache
-def spark_session(master: str | None, conf: tuple[tuple[str, str], ...]) -> SparkSession:
-    """The process's Spark session with Delta Lake; UTC everywhere, quiet, small shuffles by default.
-
-    Without a master, an existing session (spark-submit, a Databricks job) is used as it is; settings
-    that only apply at start-up, such as the jars, are then the platform's.
-    """
-    import pyspark
-
-    spark_version = ".".join(pyspark.__version__.split(".")[:2])
-    settings = {
-        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.jars.packages": DELTA_JAR.format(spark=spark_version),
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": "4",  # a cluster overrides these in spark_conf
-        "spark.default.parallelism": "4",
-        # Delta rebuilds a table's state in this many tasks (default 50: seconds of overhead locally).
-        "spark.databricks.delta.snapshotPartitions": "2",
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.driver.memory": "2g",
-        # Parity with the DuckDB engine: JSON keeps NULL fields; merges may add columns.
-        "spark.sql.jsonGenerator.ignoreNullFields": "false",
-        "spark.databricks.delta.schema.autoMerge.enabled": "true",
-        **dict(conf),
-    }
-    if "spark.jars" in settings:
-        settings.pop("spark.jars.packages")  # jars from a local folder (offline clusters)
-    builder = SparkSession.builder.appName("shoplake")
-    if master:
-        builder = builder.master(master)
-    for key, value in settings.items():
-        builder = builder.config(key, value)
-    try:
-        session = builder.getOrCreate()
-    except Exception as error:
-        raise EngineError(f"cannot start Spark ({master or 'default master'}): {_short(error)}",
-                          hint="Spark needs Java 17+ and `pip install shoplake[spark]`") from error
-    session.sparkContext.setLogLevel("ERROR")
-    return session
 
 
 class SparkEngine:
@@ -131,7 +87,7 @@ class SparkEngine:
             raise
         except Exception as error:
             self.drop(table)
-            raise EngineError(_short(error)) from None
+            raise EngineError(short_error(error)) from None
         named = staged.select(*[F.col(f"c{i}").alias(name) for i, name in enumerate(columns)], "_row_number")
         named.createOrReplaceTempView(table)
         return rows
@@ -207,7 +163,7 @@ class SparkEngine:
                 except (EngineError, LeaseLost):
                     raise
                 except Exception as error:
-                    raise EngineError(f"writing {job.path} ({job.mode}) failed: {_short(error)}") from error
+                    raise EngineError(f"writing {job.path} ({job.mode}) failed: {short_error(error)}") from error
                 if on_written:
                     on_written(job)
         return results
@@ -264,7 +220,7 @@ class SparkEngine:
                 else:
                     table.restoreToVersion(version)
             except Exception as error:
-                raise EngineError(f"restoring {path} to version {version} failed: {_short(error)}") from error
+                raise EngineError(f"restoring {path} to version {version} failed: {short_error(error)}") from error
 
     def delete_rows(self, path: str, where: exp.Expr, *, tag: str | None = None) -> None:
         from delta.tables import DeltaTable
@@ -326,7 +282,7 @@ class SparkEngine:
         try:
             frame = self._spark.read.format("delta").option("versionAsOf", version).load(path)
         except Exception as error:
-            raise EngineError(f"{path} has no readable version {version}: {_short(error)}") from None
+            raise EngineError(f"{path} has no readable version {version}: {short_error(error)}") from None
         frame.createOrReplaceTempView(f"{schema}__{name}")
         return list(frame.columns)
 
@@ -342,7 +298,7 @@ class SparkEngine:
             try:
                 rows = DeltaTable.forPath(self._spark, path).optimize().executeCompaction().collect()
             except Exception as error:
-                raise EngineError(f"compacting {path} failed: {_short(error)}") from error
+                raise EngineError(f"compacting {path} failed: {short_error(error)}") from error
             finally:
                 if target_size is not None:
                     self._spark.conf.unset(size_key)
@@ -378,7 +334,7 @@ class SparkEngine:
         except (EngineError, LeaseLost):
             raise
         except Exception as error:
-            raise EngineError(f"vacuuming {path} failed: {_short(error)}") from error
+            raise EngineError(f"vacuuming {path} failed: {short_error(error)}") from error
         finally:
             self._spark.conf.unset(check)
             self._spark.conf.unset(listing)
@@ -486,7 +442,7 @@ class SparkEngine:
         try:
             return self._spark.sql(sql)
         except Exception as error:
-            raise EngineError(_short(error), hint=f"the query was: {sql[:1500]}") from None
+            raise EngineError(short_error(error), hint=f"the query was: {sql[:1500]}") from None
 
     def _persist(self, table: str, frame: DataFrame, *, eager: bool = False) -> DataFrame:
         """Keep a staged frame's rows, cut from its lineage: a cached plan that reads a Delta table is
@@ -502,7 +458,7 @@ def _guard(action: Callable[[], T], query: exp.Query) -> T:
     try:
         return action()
     except Exception as error:
-        raise EngineError(_short(error), hint=f"the query was: {render(query)[:1500]}") from None
+        raise EngineError(short_error(error), hint=f"the query was: {render(query)[:1500]}") from None
 
 
 def render(query: exp.Expr) -> str:
@@ -513,8 +469,3 @@ def render(query: exp.Expr) -> str:
             table.set("this", exp.to_identifier(f"{table.db}__{table.name}", quoted=True))
             table.set("db", None)
     return query.sql(dialect="spark")
-
-
-def _short(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return " | ".join(line for line in text[:3] if line.strip())

@@ -1,0 +1,105 @@
+"""What the DuckDB engine reads: Delta tables through delta-rs (opened, their reader features, their fence)
+and staged tables as Arrow streams for delta-rs to write."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import duckdb
+import pyarrow as pa
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError, DeltaProtocolError, TableNotFoundError
+
+from shoplake.engines.base import APP_ID, MERGE_KEY_PREFIX, quoted
+from shoplake.errors import EngineError, LeaseLost
+
+# Reader features that leave a snapshot's rows equal to its files' rows (they concern the log, or are
+# plain Parquet types); a table with any other is read through delta-rs (see DuckDBEngine.attach_delta).
+_PLAIN_READER_FEATURES = frozenset({"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"})
+BATCH_ROWS = 122_880  # DuckDB's row-group size: whole groups stream to delta-rs without re-chunking
+
+
+class StagedRows:
+    """A staged table (or view) read once as an Arrow stream, counted on the way through.
+
+    Merge-key columns are read only for a merge (they are not data). A view is not computed twice
+    just to learn its size: the first batch is read ahead to tell whether there are rows at all.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, *, merge_keys: bool = False) -> None:
+        keep = [quoted(c) for c in staged_columns(con, table) if merge_keys or not c.startswith(MERGE_KEY_PREFIX)]
+        self._source = con.sql(f"SELECT {', '.join(keep)} FROM {quoted(table)}").to_arrow_reader(BATCH_ROWS)
+        self._first = next(self._batches(), None)
+        self.count = 0
+
+    @property
+    def empty(self) -> bool:
+        return self._first is None
+
+    def close(self) -> None:
+        self._source.close()
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self._source.schema, self._counted())
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        return (batch for batch in self._source if batch.num_rows)
+
+    def _counted(self) -> Iterator[pa.RecordBatch]:
+        rest = self._batches()
+        for batch in itertools.chain([] if self._first is None else [self._first], rest):
+            self.count += batch.num_rows
+            yield batch
+
+
+def log_features(table: DeltaTable) -> list[str]:
+    """The table's reader features that make its rows differ from its Parquet files' rows: deletion
+    vectors (rows deleted by a mask beside the file), column mapping (physical column names), and any
+    feature not known here (never guessed to be harmless)."""
+    protocol = table.protocol()
+    features = set(protocol.reader_features or [])
+    if table.metadata().configuration.get("delta.columnMapping.mode", "none") != "none":
+        features.add("columnMapping")  # reader version 2 has column mapping without a features list
+    features -= _PLAIN_READER_FEATURES
+    if features == {"deletionVectors"} and _no_deletion_vectors(table):
+        return []  # enabled, but no file has deleted rows (none yet, or purged): the files are the rows
+    return sorted(features)
+
+
+def _no_deletion_vectors(table: DeltaTable) -> bool:
+    """Whether no file of the snapshot has deleted rows (delta-rs lists only files that have some)."""
+    return int(pa.RecordBatchReader.from_stream(table.deletion_vectors()).read_all().num_rows) == 0
+
+
+def open_table(path: str) -> DeltaTable | None:
+    try:
+        return DeltaTable(path)
+    except TableNotFoundError:
+        return None
+    except DeltaError as error:
+        # A table whose protocol needs what this deltalake lacks: refused by name, not read partly.
+        if not isinstance(error, DeltaProtocolError) and "not supported" not in str(error):
+            raise
+        raise EngineError(f"cannot read the Delta table {path}: {short_error(error)}",
+                          hint="upgrade deltalake, or read this lake with the Spark engine (--engine spark)") from None
+
+
+def check_fence(table: DeltaTable, fence: int) -> None:
+    latest = table.transaction_version(APP_ID)
+    if latest is not None and latest > fence:
+        raise LeaseLost(f"{table.table_uri} was written by a later holder of the lake (its fence {latest} is "
+                        f"above this process's {fence})")
+
+
+def staged_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    result = con.execute(f"SELECT * FROM {quoted(table)} LIMIT 0")
+    names = [d[0] for d in result.description or []]
+    result.fetchall()
+    return names
+
+
+def short_error(error: Exception) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    keep = [line for line in lines if not line.startswith(("Possible", "*", "  file=", "Consider"))]
+    return " | ".join(keep[:3]).replace("Invalid Input Error: ", "")

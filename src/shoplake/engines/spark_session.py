@@ -1,0 +1,59 @@
+"""The process's one Spark session with Delta Lake, shared by every Spark engine opened in it."""
+
+from __future__ import annotations
+
+import functools
+
+from pyspark.sql import SparkSession
+
+from shoplake.errors import EngineError
+
+DELTA_JAR = "io.delta:delta-spark_{spark}_2.13:4.4.0"  # the Maven artifact for this pyspark's major.minor
+
+
+@functools.cache
+def spark_session(master: str | None, conf: tuple[tuple[str, str], ...]) -> SparkSession:
+    """The process's Spark session with Delta Lake; UTC everywhere, quiet, small shuffles by default.
+
+    Without a master, an existing session (spark-submit, a Databricks job) is used as it is; settings
+    that only apply at start-up, such as the jars, are then the platform's.
+    """
+    import pyspark
+
+    spark_version = ".".join(pyspark.__version__.split(".")[:2])
+    settings = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.jars.packages": DELTA_JAR.format(spark=spark_version),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": "4",  # a cluster overrides these in spark_conf
+        "spark.default.parallelism": "4",
+        # Delta rebuilds a table's state in this many tasks (default 50: seconds of overhead locally).
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.memory": "2g",
+        # Parity with the DuckDB engine: JSON keeps NULL fields; merges may add columns.
+        "spark.sql.jsonGenerator.ignoreNullFields": "false",
+        "spark.databricks.delta.schema.autoMerge.enabled": "true",
+        **dict(conf),
+    }
+    if "spark.jars" in settings:
+        settings.pop("spark.jars.packages")  # jars from a local folder (offline clusters)
+    builder = SparkSession.builder.appName("shoplake")
+    if master:
+        builder = builder.master(master)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as error:
+        raise EngineError(f"cannot start Spark ({master or 'default master'}): {short_error(error)}",
+                          hint="Spark needs Java 17+ and `pip install shoplake[spark]`") from error
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def short_error(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return " | ".join(line for line in text[:3] if line.strip())
