@@ -121,7 +121,7 @@ def test_a_table_that_is_not_scd2_says_what_it_keeps(lake: Settings) -> None:
         in " ".join(result.output.split())
     bronze = api.history(lake, "bronze/orders", ["100"])
     assert bronze.mode == "append" and len(bronze.rows) == 1
-    assert "not SCD2: it keeps every row delivered" in (bronze.note or "")
+    assert bronze.note is not None and "not SCD2: it keeps every row delivered" in bronze.note
 
 
 def test_missing_key_table_and_quarantined_key_are_told_apart(lake: Settings) -> None:
