@@ -14,7 +14,7 @@ from shoplake.faults import crash_point
 from shoplake.landing import ledger as L
 from shoplake.landing.archive import FAILED_FOLDER, PROCESSED_FOLDER, archive_target
 from shoplake.landing.triggers import read_trigger
-from shoplake.layers import bronze, gold, scd2, silver
+from shoplake.layers import bronze, gold, scd2, silver, touched
 from shoplake.layers.sql import col, lit
 from shoplake.notify import BATCH_FAILED, FILE_FAILED, Event
 from shoplake.outcomes import BatchOutcome, FileOutcome
@@ -141,7 +141,15 @@ class Batch:
                 if feed != self.replay:  # replayed rows all come from the quarantine: no rate to judge
                     f.max_quarantine_rate = s.contracts[feed].max_quarantine_rate
         self.step("gold", len(order), len(order))
-        s.build_gold(tag=self.batch_id)
+        # A load batch tells gold what it wrote, so that gold computes only what that touched. A reprocess
+        # (rows deleted) or a replay (rows loaded with their first batch's lineage) computes every model.
+        changes = None if self.replaces or self.replay else touched.batch_changes(
+            contracts, s.lake, self.batch_id, s.ledger.table_versions(self.batch_id))
+        available = silver.attach_silver(engine, contracts, s.lake)
+        with report.timed("gold"):
+            built = gold.run_models(engine, s.models, s.lake, available, tag=self.batch_id,
+                                    parameters=s.settings.model_parameters(), changes=changes)
+        report.gold, report.gold_skipped = built.built, built.skipped
         crash_point("after_gold")
         # 4. Reconcile, commit, archive.
         for f in self.outcome.files:

@@ -38,8 +38,11 @@ from shoplake.contracts.model import SQL_TYPES
 from shoplake.engines import Engine, WriteJob
 from shoplake.engines.base import CURRENT_FLAG, LAST_SEEN, VALID_FROM, VALID_TO, VERSION
 from shoplake.errors import ModelError
+from shoplake.layers import touched
 from shoplake.layers.checks import LINEAGE
+from shoplake.layers.incremental import incremental_step
 from shoplake.layers.partitions import partitioned_write
+from shoplake.layers.touched import BatchChanges
 
 GOLD = "gold"
 SILVER = "silver"
@@ -88,6 +91,8 @@ class GoldRun:
     skipped: dict[str, str]  # model -> why it was not built (an input without data yet)
     # partitioned model -> the partition values rewritten ([]: none changed), or None: the whole table
     rewritten: dict[str, list[str] | None] = field(default_factory=dict)
+    # model -> the partition values computed ([]: none, the model was not computed), or None: all of it
+    recomputed: dict[str, list[str] | None] = field(default_factory=dict)
 
 
 def builtin_models_dir() -> Path:
@@ -393,21 +398,26 @@ def gold_path(lake: str, name: str) -> str:
 
 def run_models(engine: Engine, models: list[Model], lake: str, available: set[str], *,
                tag: str | None = None, parameters: dict[str, str | int | float] | None = None,
-               full: bool = False) -> GoldRun:
+               full: bool = False, changes: BatchChanges | None = None) -> GoldRun:
     """Build every model whose silver inputs exist, publish it to gold/<name>; a model without them
     (no file of its feed has loaded yet) is skipped, and says why. Models read `parameters` (default: the
     default settings') as the one row of `shoplake.settings`.
 
-    Every model is computed whole. A model with `partition:` is published to a Delta table partitioned
-    by that column; when incremental (not `kind: full`, nor `full`), only the partitions whose rows differ
-    from its current table are rewritten, in one predicate-overwrite commit, and none when nothing changed.
+    Without `changes` (or with `full`) every model is computed whole. A model with `partition:` is
+    published to a Delta table partitioned by that column; when incremental (not `kind: full`, nor
+    `full`), only the partitions whose rows differ from its current table are rewritten, in one
+    predicate-overwrite commit, and none when nothing changed. With a load batch's `changes`, a model
+    none of whose inputs changed is not computed at all, and an incremental model computes only the
+    partitions the batch touched (`layers.touched`).
     """
     built: dict[str, int] = {}
     skipped: dict[str, str] = {}
     rewritten: dict[str, list[str] | None] = {}
+    recomputed: dict[str, list[str] | None] = {}
     jobs: list[WriteJob] = []
     engine.create_table(f"{SHOPLAKE}__{SETTINGS}", settings_query(parameters or Settings().model_parameters()))
     engine.create_view(SHOPLAKE, SETTINGS, f"{SHOPLAKE}__{SETTINGS}")
+    inputs: dict[touched.Input, touched.Change] = {}  # what each input read so far did in this batch
     for model in models:
         if not available:
             # No feed has loaded: optional inputs alone (or none, as in a list of statuses) would make tables
@@ -428,16 +438,30 @@ def run_models(engine: Engine, models: list[Model], lake: str, available: set[st
                 engine.create_table(f"empty__{feed}", no_rows)
                 engine.create_view(SILVER, feed, f"empty__{feed}")
         staged = f"gold__{model.name}"
-        built[model.name] = engine.create_table(staged, model.query)
-        # Later models read this one as staged, not back from its Delta files.
-        engine.create_view(GOLD, model.name, staged)
         path = gold_path(lake, model.name)
-        if model.partition is None:
-            jobs.append(WriteJob(staged, path, "overwrite"))
+        if changes is None or full:
+            built[model.name] = engine.create_table(staged, model.query)
+            # Later models read this one as staged, not back from its Delta files.
+            engine.create_view(GOLD, model.name, staged)
+            recomputed[model.name] = None
+            if model.partition is None:
+                jobs.append(WriteJob(staged, path, "overwrite"))
+                continue
+            write = partitioned_write(engine, model.path, model.name, model.partition, staged, path,
+                                      incremental=model.incremental and not full)
+            rewritten[model.name] = write.rewritten
+            if write.job is not None:
+                jobs.append(write.job)
             continue
-        job, rewritten[model.name] = partitioned_write(engine, model.path, model.name, model.partition, staged,
-                                                       path, incremental=model.incremental and not full)
-        if job is not None:
-            jobs.append(job)
+        for source in model.sources:
+            if (SILVER, source) not in inputs:
+                inputs[(SILVER, source)] = touched.silver_change(engine, changes, source)
+        mine = {i: inputs[i] for i in [*((SILVER, s) for s in model.sources), *((GOLD, d) for d in model.depends_on)]}
+        step = incremental_step(engine, model, path, staged, mine)
+        built[model.name], recomputed[model.name], inputs[(GOLD, model.name)] = step.rows, step.recomputed, step.change
+        if model.partition is not None and step.rewritten != ["-"]:
+            rewritten[model.name] = step.rewritten
+        if step.job is not None:
+            jobs.append(step.job)
     engine.write(jobs, tag=tag)
-    return GoldRun(built, skipped, rewritten)
+    return GoldRun(built, skipped, rewritten, recomputed)

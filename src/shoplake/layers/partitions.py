@@ -3,6 +3,7 @@ replaces only those (one predicate-overwrite commit), or the whole table when it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlglot import exp
@@ -14,35 +15,65 @@ from shoplake.errors import ModelError
 STORED = "gold_stored"  # where a partitioned model's current Delta table is attached to compare with
 
 
+@dataclass(frozen=True)
+class PartitionWrite:
+    """How a partitioned model's staged rows reach its table: the job (None: no partition changed),
+    the partition values it rewrites (None: all of them) and those as a predicate (None: all)."""
+
+    job: WriteJob | None
+    rewritten: list[str] | None
+    where: exp.Expr | None = None
+
+
 def partitioned_write(engine: Engine, source: str, name: str, partition: str, staged: str, path: str, *,
-                      incremental: bool) -> tuple[WriteJob | None, list[str] | None]:
-    """How a partitioned model's staged rows reach its table, and which partitions that rewrites (None:
-    all of them; no job: none changed).
+                      incremental: bool, within: exp.Expr | None = None) -> PartitionWrite:
+    """How a partitioned model's staged rows reach its table, and which partitions that rewrites.
 
     The table is rewritten whole when it is new, laid out otherwise (not partitioned by `partition`) or
     has other columns, and for a model that is not incremental. Otherwise the partitions to rewrite are
-    those whose fingerprints differ between staged and stored rows (`_changed_partitions`): whatever
+    those whose fingerprints differ between staged and stored rows (`changed_partitions`): whatever
     changed the rows (a late file, an order moving day, a changed dimension, a deleted file), with
-    nothing to derive per model.
+    nothing to derive per model. `within`: the staged rows are only the partitions matching it (the
+    ones the batch touched), and only those stored partitions are compared.
     """
     columns = engine.columns(staged)
     if partition not in columns:
         raise ModelError(f"model {source}: partition: {partition} is not one of its columns "
                          f"({', '.join(columns)})", hint="name an output column (a date, such as order_date)")
-    whole = WriteJob(staged, path, "overwrite", partition_by=(partition,))
-    if not incremental or engine.table_partitions(path) != [partition] or engine.table_columns(path) != columns:
-        return whole, None
+    whole = PartitionWrite(WriteJob(staged, path, "overwrite", partition_by=(partition,)), None)
+    if not incremental or not fits(engine, path, columns, partition):
+        if within is not None:
+            raise ModelError(f"model {source}: only some partitions were computed for a table laid out otherwise")
+        return whole
     engine.attach_delta(path, STORED, name)
-    values = [row[0] for row in engine.fetch(_changed_partitions(staged, name, columns, partition))]
+    stored = stored_table(name)
+    if within is not None:
+        engine.define_view(f"{staged}__stored", exp.select("*").from_(stored).where(within.copy()))
+        stored = exp.table_(exp.to_identifier(f"{staged}__stored", quoted=True))
+    query = changed_partitions(exp.table_(exp.to_identifier(staged, quoted=True)), stored, columns, partition)
+    values = [row[0] for row in engine.fetch(query)]
     if not values:
-        return None, []
-    where = _in_partitions(partition, values)
+        return PartitionWrite(None, [])
+    where = in_partitions(partition, values)
     if where is None:  # a value that cannot be written as a literal predicate (see _literal)
-        return whole, None
+        if within is not None:
+            raise ModelError(f"model {source}: partition values without a literal were computed in part")
+        return whole
     touched = f"{staged}__touched"
     engine.define_view(touched, exp.select("*").from_(exp.to_identifier(staged, quoted=True)).where(where))
-    return (WriteJob(touched, path, "overwrite", replace=where, partition_by=(partition,)),
-            sorted("NULL" if v is None else str(v) for v in values))
+    return PartitionWrite(WriteJob(touched, path, "overwrite", replace=where, partition_by=(partition,)),
+                          sorted("NULL" if v is None else str(v) for v in values), where)
+
+
+def fits(engine: Engine, path: str, columns: list[str], partition: str | None) -> bool:
+    """Whether the stored table exists with these columns, partitioned by `partition` (or not at all)."""
+    return (engine.table_version(path) is not None and engine.table_columns(path) == columns
+            and engine.table_partitions(path) == ([partition] if partition else []))
+
+
+def stored_table(name: str) -> exp.Table:
+    """Where `partitioned_write` attached a model's stored table."""
+    return exp.table_(exp.to_identifier(name, quoted=True), db=exp.to_identifier(STORED, quoted=True))
 
 
 _FINGERPRINTS = parse_sql("""
@@ -54,8 +85,9 @@ where a.n is distinct from b.n or a.h is distinct from b.h
 """, label="the partition fingerprints")[0]
 
 
-def _changed_partitions(staged: str, name: str, columns: list[str], partition: str) -> exp.Query:
-    """The partition values whose rows differ between the staged model and its stored table.
+def changed_partitions(staged: exp.Table, stored: exp.Table, columns: list[str], partition: str) -> exp.Query:
+    """The partition values whose rows differ between two tables of the same columns (the staged model
+    and its stored table).
 
     Each side is summed per partition to a row count and a sum of row hashes (one pass each, no join of
     rows: a row-by-row EXCEPT ALL costs about 50 times more). Values are hashed as text, so a type
@@ -69,8 +101,7 @@ def _changed_partitions(staged: str, name: str, columns: list[str], partition: s
                             expressions=[exp.Literal.string("")])
 
     row_hash = exp.Anonymous(this="hash", expressions=[text(c) for c in columns])
-    tables = {"staged": exp.table_(exp.to_identifier(staged, quoted=True)),
-              "stored": exp.table_(exp.to_identifier(name, quoted=True), db=exp.to_identifier(STORED, quoted=True))}
+    tables = {"staged": staged, "stored": stored}
 
     def substitute(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table) and not node.db and node.name in tables:
@@ -85,7 +116,7 @@ def _changed_partitions(staged: str, name: str, columns: list[str], partition: s
     return _FINGERPRINTS.copy().transform(substitute)  # type: ignore[return-value]
 
 
-def _in_partitions(partition: str, values: list[object]) -> exp.Expr | None:
+def in_partitions(partition: str, values: list[object]) -> exp.Expr | None:
     """`partition IN (values)` (or IS NULL), None when a value has no literal here."""
     column = exp.column(partition, quoted=True)
     literals = [_literal(v) for v in values if v is not None]
