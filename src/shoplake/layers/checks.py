@@ -203,7 +203,7 @@ def _later_copies(contract: Contract, key_null: exp.Expr) -> exp.Select:
     a key is never an exact copy dropped by de-duplication: a copy's first row comes before it.
     """
     if any(k in contract.derived for k in contract.primary_key):  # computed keys: rank the derived rows
-        keys = [col(k) for k in contract.primary_key]
+        keys: list[exp.Expr] = [col(k) for k in contract.primary_key]
         source: exp.Expr = exp.to_identifier("derived")
         null_key = key_null.copy()
     else:
