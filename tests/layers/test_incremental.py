@@ -1,6 +1,7 @@
 """Incremental gold: a partitioned model's table after each batch equals a full rebuild of the same silver,
-and a batch rewrites only the partitions whose rows changed (a late file, an order moving day, a product's
-cost, a reprocessed file), in one commit; nothing changed, no commit; a failed batch takes it back."""
+a load batch computes only the partitions it touched (and no model whose inputs it did not change), and
+it rewrites only the partitions whose rows changed (a late file, an order moving day, a product's cost, a
+reprocessed file), in one commit; nothing changed, no commit; a failed batch takes it back."""
 
 from __future__ import annotations
 
@@ -87,6 +88,29 @@ def partitions(settings: Settings, name: str) -> set[str]:
     return {str(value) for value in table.column("order_date").to_pylist()}
 
 
+@pytest.fixture
+def gold_runs(monkeypatch: pytest.MonkeyPatch) -> list[gold.GoldRun]:
+    """What each batch's gold step reported (the partitions it computed per model), newest last; not the
+    full rebuilds the tests compare with (no batch tag)."""
+    runs: list[gold.GoldRun] = []
+    real = gold.run_models
+
+    def recording(*args: Any, **kwargs: Any) -> gold.GoldRun:
+        result = real(*args, **kwargs)
+        if kwargs.get("tag") is not None:
+            runs.append(result)
+        return result
+
+    monkeypatch.setattr(gold, "run_models", recording)
+    return runs
+
+
+def computed(runs: list[gold.GoldRun], *names: str) -> dict[str, set[str] | None]:
+    """The partitions the last gold step computed of each named model (None: all of it)."""
+    last = runs[-1].recomputed
+    return {n: None if last[n] is None else set(last[n] or []) for n in names}
+
+
 def drop(settings: Settings, name: str, text: str) -> None:
     (settings.landing / name).write_text(text)
 
@@ -95,11 +119,13 @@ def assert_one_succeeded(report: Any) -> None:
     assert [b.status for b in report.batches] == ["succeeded"], [b.error for b in report.batches]
 
 
-def test_batches_rewrite_only_the_partitions_they_change(on_engine: Settings, tmp_path: Path) -> None:
+def test_batches_rewrite_only_the_partitions_they_change(on_engine: Settings, tmp_path: Path,
+                                                        gold_runs: list[gold.GoldRun]) -> None:
     settings = on_engine
     settings.models = [MODELS]
     copy_fixture("mini", settings.landing)
     assert_one_succeeded(run(settings))  # every mini sale is on 2026-01-05
+    assert computed(gold_runs, *TABLES) == dict.fromkeys(TABLES), "new tables are computed whole"
     assert DeltaTable(gold.gold_path(settings.tables_root, "inc_sales")).metadata().partition_columns == [
         "order_date"]
     assert_equals_full_rebuild(settings, tmp_path / "r1", TABLES, last=False)
@@ -113,6 +139,10 @@ def test_batches_rewrite_only_the_partitions_they_change(on_engine: Settings, tm
     assert_equals_full_rebuild(settings, tmp_path / "r2", TABLES, last=False)
     for name in ("inc_sales", "inc_daily"):
         assert last_commit_partitions(settings, name) == ({"2026-01-05"}, {"2026-01-04", "2026-01-05", "2026-01-06"})
+    # Computed: the day order 100 left, the day it moved to, and the new order's day; kind: full whole.
+    moved = {"2026-01-04", "2026-01-05", "2026-01-06"}
+    assert computed(gold_runs, *TABLES) == {"inc_sales": moved, "inc_sales_as_of": moved, "inc_daily": moved,
+                                            "inc_daily_full": None}
 
     # A late file for an earlier day: order 106 on the 3rd.
     drop(settings, "orders_2026_01_03.csv", ORDERS + "106,3,delivered,1,25.00,USD,2026-01-03 12:00:00,"
@@ -123,6 +153,7 @@ def test_batches_rewrite_only_the_partitions_they_change(on_engine: Settings, tm
     assert_one_succeeded(run(settings))
     assert_equals_full_rebuild(settings, tmp_path / "r3", TABLES, last=False)
     assert last_commit_partitions(settings, "inc_sales") == (set(), {"2026-01-03"})
+    assert computed(gold_runs, *INCREMENTAL) == dict.fromkeys(INCREMENTAL, {"2026-01-03"}), "the late day alone"
     # kind: full rewrites the whole table each batch, in one commit.
     assert version(settings, "inc_daily_full") == full_before + 1
     assert last_commit_partitions(settings, "inc_daily_full") == (
@@ -137,12 +168,29 @@ def test_batches_rewrite_only_the_partitions_they_change(on_engine: Settings, tm
     assert_equals_full_rebuild(settings, tmp_path / "r4", TABLES, last=False)
     assert last_commit_partitions(settings, "inc_sales") == ({"2026-01-04", "2026-01-05"}, {"2026-01-04", "2026-01-05"})
     assert version(settings, "inc_sales_as_of") == as_of_before
+    # The product's sales days are computed again; the point-in-time model sees that no sale's version
+    # changed (the new version starts after every order) and is not computed at all.
+    assert computed(gold_runs, *INCREMENTAL) == {"inc_sales": {"2026-01-04", "2026-01-05"}, "inc_sales_as_of": set(),
+                                                 "inc_daily": {"2026-01-04", "2026-01-05"}}
+
+    # A late product version (cost 5.50 from the 5th, 10:00) splits the first one: the sale at 11:00 on the
+    # 5th now had that cost, the one on the 4th still the first version's. The current cost is unchanged.
+    sales_before = version(settings, "inc_sales")
+    drop(settings, "products_2026_01_04.csv", PRODUCTS + "12,ab-3,Hat,Acme,Women,Accessories,Hats,5.50,15.00,"
+         "2026-01-05 10:00:00\n")
+    assert_one_succeeded(run(settings))
+    assert_equals_full_rebuild(settings, tmp_path / "r4b", TABLES, last=False)
+    assert computed(gold_runs, *TABLES) == {"inc_sales": set(), "inc_sales_as_of": {"2026-01-05"}, "inc_daily": set(),
+                                            "inc_daily_full": set()}, "models of unchanged inputs are not computed"
+    assert last_commit_partitions(settings, "inc_sales_as_of") == ({"2026-01-05"}, {"2026-01-05"})
+    assert version(settings, "inc_sales") == sales_before
 
     # Reprocessing the file that moved order 100: its rows are deleted and loaded again, the same values.
     before = {name: version(settings, name) for name in INCREMENTAL}
     assert_one_succeeded(reprocess(settings, file="orders_2026_01_06.csv"))
     assert_equals_full_rebuild(settings, tmp_path / "r5", TABLES)
     assert {name: version(settings, name) for name in INCREMENTAL} == before, "no row changed: no commit"
+    assert computed(gold_runs, *TABLES) == dict.fromkeys(TABLES), "a reprocess computes every model whole"
 
 
 def test_a_failed_batch_takes_its_partition_overwrites_back(workspace: Settings, tmp_path: Path,
@@ -166,6 +214,7 @@ def test_a_failed_batch_takes_its_partition_overwrites_back(workspace: Settings,
 
 
 SALES_MODELS = ("fact_sales", "agg_daily_sales", "agg_category_daily")
+DAILY_SALES = (*SALES_MODELS, "agg_sales_measures")
 
 
 def partitioned_builtins(folder: Path) -> Path:
@@ -182,7 +231,8 @@ def partitioned_builtins(folder: Path) -> Path:
 
 
 @pytest.mark.integration
-def test_generated_days_with_a_late_day_equal_a_full_rebuild(workspace: Settings, tmp_path: Path) -> None:
+def test_generated_days_with_a_late_day_equal_a_full_rebuild(workspace: Settings, tmp_path: Path,
+                                                              gold_runs: list[gold.GoldRun]) -> None:
     source = tmp_path / "generated"
     generate(source, days=3, scale=0.002, defect_rate=0.02, seed=7)
     workspace.models = [partitioned_builtins(tmp_path / "models")]
@@ -193,6 +243,14 @@ def test_generated_days_with_a_late_day_equal_a_full_rebuild(workspace: Settings
         before = {} if i == 0 else {n: rows(gold.gold_path(workspace.tables_root, n)) for n in ("fact_sales",)}
         assert_one_succeeded(run(workspace))
         assert_equals_full_rebuild(workspace, tmp_path / f"rebuild{i}")
+        recomputed = gold_runs[-1].recomputed
+        if i == 0:
+            assert set(recomputed.values()) == {None}, "a new lake computes every model whole"
+            continue
+        # A day's orders are created that day: the sales models compute that day alone, the late one too.
+        assert {m: recomputed[m] for m in DAILY_SALES} == dict.fromkeys(DAILY_SALES, [f"{day}"])
+        assert recomputed["dim_status"] == [], "a model whose inputs did not change is not computed"
+        assert recomputed["agg_inventory_health"] is None, "kind: full"
     # The late day: only the days whose sales differ from before were rewritten, not every day.
     after = rows(gold.gold_path(workspace.tables_root, "fact_sales"))
     position = after[0].index("order_date")

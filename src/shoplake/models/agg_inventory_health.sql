@@ -1,9 +1,10 @@
 -- name: agg_inventory_health
--- kind: kpi
+-- kind: full
 -- grain: one row per snapshot date, warehouse and product
 -- key: snapshot_date, warehouse_id, product_id
 -- partition: snapshot_date
 -- description: Stock health: negative stock, drops and spikes against the median of the product's stock in that warehouse over the stock_baseline_days days before, and days of cover at the product's average daily units sold over the stock_baseline_days days up to the snapshot.
+-- Rebuilt whole every batch (kind: full): a snapshot's baseline and its days of cover read the stock and the sales of the days before it, so a late or changed day changes the rows of later days too.
 with settings as (
   select stock_baseline_days, stock_drop_share, stock_spike_factor from shoplake.settings
 ),
