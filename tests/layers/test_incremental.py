@@ -153,7 +153,7 @@ def test_batches_rewrite_only_the_partitions_they_change(on_engine: Settings, tm
     assert_one_succeeded(run(settings))
     assert_equals_full_rebuild(settings, tmp_path / "r3", TABLES, last=False)
     assert last_commit_partitions(settings, "inc_sales") == (set(), {"2026-01-03"})
-    assert computed(gold_runs, *INCREMENTAL) == dict.fromkeys(INCREMENTAL, {"2026-01-03"}), "the late day alone"
+    assert computed(gold_runs, *INCREMENTAL) == {key: {"2026-01-03"} for key in INCREMENTAL}, "the late day alone"
     # kind: full rewrites the whole table each batch, in one commit.
     assert version(settings, "inc_daily_full") == full_before + 1
     assert last_commit_partitions(settings, "inc_daily_full") == (
@@ -248,7 +248,7 @@ def test_generated_days_with_a_late_day_equal_a_full_rebuild(workspace: Settings
             assert set(recomputed.values()) == {None}, "a new lake computes every model whole"
             continue
         # A day's orders are created that day: the sales models compute that day alone, the late one too.
-        assert {m: recomputed[m] for m in DAILY_SALES} == dict.fromkeys(DAILY_SALES, [f"{day}"])
+        assert {m: recomputed[m] for m in DAILY_SALES} == {key: [f"{day}"] for key in DAILY_SALES}
         assert recomputed["dim_status"] == [], "a model whose inputs did not change is not computed"
         assert recomputed["agg_inventory_health"] is None, "kind: full"
     # The late day: only the days whose sales differ from before were rewritten, not every day.
