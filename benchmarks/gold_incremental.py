@@ -4,9 +4,11 @@
 
 Per scale: `--days` generated days (default 2) are loaded one run per day, the last day's run with its
 gold stage timed as the batch ran it. Then, on that same silver, the gold models are built twice more in
-fresh processes from a copy of the gold tables as the day before left them: incrementally, and with a
-forced full rebuild; each reports wall seconds of the gold step, peak memory (max RSS) and the files
-and bytes fact_sales's commit added. Results are equal by construction (tests/layers/test_incremental.py).
+fresh processes from a copy of the gold tables as the day before left them: incrementally (told what the
+last batch wrote, as the batch tells gold: its id and the silver versions it noted before writing), and
+with a forced full rebuild; each reports wall seconds of the gold step, peak memory (max RSS), the
+partitions of fact_sales computed and written, the models not computed at all, and the files and bytes
+fact_sales's commit added. Results are equal (tests/layers/test_incremental.py).
 """
 
 from __future__ import annotations
@@ -28,18 +30,25 @@ from pathlib import Path
 from shoplake.config import Settings
 from shoplake.contracts import load_contracts
 from shoplake.engines import open_engine
-from shoplake.layers import gold, silver
+from shoplake.landing.ledger import Ledger
+from shoplake.layers import gold, silver, touched
 s = Settings(lake=Path({lake!r}), engine={engine!r})
 engine = open_engine(s.engine, temp_dir=Path({spill!r}), memory_limit=s.memory_limit, threads=s.threads)
 contracts = load_contracts(s.contracts)
 models = gold.load_models(s.models, contracts=contracts)
+ledger = Ledger(s.state_db_url)
+batch_id = ledger.batch_rows(1)[0]["batch_id"]
+changes = touched.batch_changes(contracts, s.tables_root, batch_id, ledger.table_versions(batch_id))
+ledger.close()
 started = time.perf_counter()
 available = silver.attach_silver(engine, contracts, s.tables_root)
-built = gold.run_models(engine, models, {root!r}, available, parameters=s.model_parameters(), full={full!r})
+built = gold.run_models(engine, models, {root!r}, available, parameters=s.model_parameters(), full={full!r},
+                        tag=batch_id, changes=changes)
 seconds = time.perf_counter() - started
 engine.close()
 print(json.dumps({{"seconds": seconds, "rewritten": built.rewritten.get({fact!r}, "not partitioned"),
-                  "rows": built.built.get({fact!r})}}))
+                  "computed": built.recomputed.get({fact!r}), "rows": built.built.get({fact!r}),
+                  "not_computed": sorted(m for m, p in built.recomputed.items() if p == [])}}))
 """
 
 
@@ -103,6 +112,7 @@ def measure(scale: float, days: int, engine: str, work: Path) -> dict[str, objec
         results[label] = {"seconds": round(float(out["seconds"]), 2),  # type: ignore[arg-type]
                           "process": round(time.perf_counter() - started, 2), "rss_mib": round(rss),
                           "fact_rows": out["rows"], "fact_partitions": out["rewritten"],
+                          "fact_computed": out["computed"], "not_computed": out["not_computed"],
                           "fact_files_added": files, "fact_mib_added": round(size / 2**20, 1),
                           "fact_files_removed": removed}
     return results
@@ -117,16 +127,20 @@ def main() -> None:
     args = parser.parse_args()
     rows = [measure(scale, args.days, args.engine, args.work) for scale in args.scale or [0.1]]
     print(f"| scale | days | engine | batch gold stage | way | gold seconds | peak RSS | {FACT} rows | "
-          "partitions rewritten | files added (MiB) | files removed |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "partitions computed | partitions rewritten | models not computed | files added (MiB) | files removed |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def shown(parts: object) -> str:
+        return "all" if parts is None else ", ".join(parts) or "none" if isinstance(parts, list) else str(parts)
+
     for r in rows:
         for label in ("incremental", "full"):
             m = r[label]
             assert isinstance(m, dict)
-            parts = m["fact_partitions"]
-            shown = "all" if parts is None else ", ".join(parts) if isinstance(parts, list) else str(parts)
+            skipped = m["not_computed"]
             print(f"| {r['scale']} | {r['days']} | {r['engine']} | {r['batch gold stage']} s | {label} | "
-                  f"{m['seconds']} s | {m['rss_mib']} MiB | {m['fact_rows']:,} | {shown} | "
+                  f"{m['seconds']} s | {m['rss_mib']} MiB | {m['fact_rows']:,} | {shown(m['fact_computed'])} | "
+                  f"{shown(m['fact_partitions'])} | {', '.join(skipped) if skipped else 'none'} | "
                   f"{m['fact_files_added']} ({m['fact_mib_added']}) | {m['fact_files_removed']} |")
 
 

@@ -250,6 +250,7 @@ def test_generated_days_with_a_late_day_equal_a_full_rebuild(workspace: Settings
         # A day's orders are created that day: the sales models compute that day alone, the late one too.
         assert {m: recomputed[m] for m in DAILY_SALES} == {key: [f"{day}"] for key in DAILY_SALES}
         assert recomputed["dim_status"] == [], "a model whose inputs did not change is not computed"
+        assert recomputed["fact_sessions"] is not None, "sessions are cut per day: computed by day"
         assert recomputed["agg_inventory_health"] is None, "kind: full"
     # The late day: only the days whose sales differ from before were rewritten, not every day.
     after = rows(gold.gold_path(workspace.tables_root, "fact_sales"))

@@ -418,6 +418,7 @@ def run_models(engine: Engine, models: list[Model], lake: str, available: set[st
     engine.create_table(f"{SHOPLAKE}__{SETTINGS}", settings_query(parameters or Settings().model_parameters()))
     engine.create_view(SHOPLAKE, SETTINGS, f"{SHOPLAKE}__{SETTINGS}")
     inputs: dict[touched.Input, touched.Change] = {}  # what each input read so far did in this batch
+    read = {name: list(columns) for name, columns in silver_inputs(models).items()}
     for model in models:
         if not available:
             # No feed has loaded: optional inputs alone (or none, as in a list of statuses) would make tables
@@ -455,7 +456,7 @@ def run_models(engine: Engine, models: list[Model], lake: str, available: set[st
             continue
         for source in model.sources:
             if (SILVER, source) not in inputs:
-                inputs[(SILVER, source)] = touched.silver_change(engine, changes, source)
+                inputs[(SILVER, source)] = touched.silver_change(engine, changes, source, read.get(source))
         mine = {i: inputs[i] for i in [*((SILVER, s) for s in model.sources), *((GOLD, d) for d in model.depends_on)]}
         step = incremental_step(engine, model, path, staged, mine)
         built[model.name], recomputed[model.name], inputs[(GOLD, model.name)] = step.rows, step.recomputed, step.change

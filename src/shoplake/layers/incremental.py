@@ -48,9 +48,11 @@ def incremental_step(engine: Engine, model: Model, path: str, staged: str,
         return Step(_count(engine, exp.table_(exp.to_identifier(model.name, quoted=True), db=GOLD)), [],
                      [] if model.partition else ["-"], touched.UNCHANGED, None)
     values: list[object] | None = None
+    shared = touched.SharedCtes(engine, model.name, model.query)
     if laid_out and model.incremental and model.partition is not None:
         values = touched.touched_partitions(engine, model.name, model.query, model.partition, inputs,
-                                            lambda a, b: changed_partitions(a, b, columns, model.partition or ""))
+                                            lambda a, b: changed_partitions(a, b, columns, model.partition or ""),
+                                            shared)
     within = None if values is None else in_partitions(model.partition or "", values) if values else exp.false()
     if values is not None and within is None:
         values = None  # a value without a literal: computed whole
@@ -68,7 +70,8 @@ def incremental_step(engine: Engine, model: Model, path: str, staged: str,
         write = partitioned_write(engine, model.path, model.name, model.partition, staged, path,
                                   incremental=model.incremental)
         return Step(rows, None, write.rewritten, _partitions_change(engine, model.name, staged, write), write.job)
-    engine.create_table(staged, exp.select("*").from_(model.query.subquery("m")).where(within.copy()))
+    restricted = shared.apply(model.query.copy(), set(), create=False)
+    engine.create_table(staged, exp.select("*").from_(restricted.subquery("m")).where(within.copy()))
     write = partitioned_write(engine, model.path, model.name, model.partition or "", staged, path,
                               incremental=True, within=within)
     # Later models read the whole new table: the stored rows outside the touched partitions, and these.

@@ -35,6 +35,7 @@ SILVER = "silver"
 GOLD = "gold"
 BEFORE = "before"  # an input as it was before the batch is attached as before_<schema>.<name>
 HISTORY = "_history"
+WITH = "with_" if "with_" in exp.Select.arg_types else "with"  # the key of a query's WITH (sqlglot's name)
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,9 @@ def staged(name: str) -> exp.Table:
     return table(name)
 
 
-def silver_change(engine: Engine, changes: BatchChanges, name: str) -> Change:
-    """The change of silver.<name> (a feed, or <feed>_history) in this batch."""
+def silver_change(engine: Engine, changes: BatchChanges, name: str, read: list[str] | None = None) -> Change:
+    """The change of silver.<name> (a feed, or <feed>_history) in this batch; `read`: the columns the
+    models read of it (None: not known, every row the batch wrote or replaced counts)."""
     feed = name.removesuffix(HISTORY)
     write = changes.feeds.get(feed)
     if write is None:
@@ -110,7 +112,7 @@ def silver_change(engine: Engine, changes: BatchChanges, name: str) -> Change:
     engine.define_view(f"now__{SILVER}__{name}", select("*").from_(now.copy()))
     if old_columns != engine.columns(f"now__{SILVER}__{name}"):
         return WHOLE  # the batch added columns: its rows before cannot be set against its rows now
-    old: exp.Expr = table(feed, before_schema)
+    old = table(feed, before_schema)
     current = write.mode is LoadMode.SCD2 and not name.endswith(HISTORY)
     if current:
         before_view = f"{BEFORE}__{SILVER}__{name}"
@@ -132,8 +134,20 @@ def silver_change(engine: Engine, changes: BatchChanges, name: str) -> Change:
         else:
             source = now
         engine.create_table(keys_table, select(*[col(k) for k in write.keys]).from_(source).where(batch).distinct())
-        rows = engine.create_table(added, _with_keys(now, keys_table, write.keys))
-        rows += engine.create_table(removed, _with_keys(old, keys_table, write.keys))
+        if read:
+            # A full snapshot sends every row again: only the keys whose rows differ in a column some
+            # model reads count as changed (the rest would cancel out, at the cost of reading them).
+            names = [*write.keys, *sorted(set(read) - set(write.keys))]
+            candidates = [f"candidate_{side}__{SILVER}__{name}" for side in ("added", "removed")]
+            engine.create_table(candidates[0], _with_keys(now, keys_table, write.keys))
+            engine.create_table(candidates[1], _with_keys(old, keys_table, write.keys))
+            keys_table = f"changed_keys__{SILVER}__{name}"
+            engine.create_table(keys_table, _differing_keys(candidates, names, write.keys))
+            new_rows, old_rows = table(candidates[0]), table(candidates[1])
+        else:
+            new_rows, old_rows = now, old
+        rows = engine.create_table(added, _with_keys(new_rows, keys_table, write.keys))
+        rows += engine.create_table(removed, _with_keys(old_rows, keys_table, write.keys))
     if not rows:
         return UNCHANGED
     assert isinstance(old, exp.Table)
@@ -148,6 +162,19 @@ def rows_change(engine: Engine, added: str, removed: str, before: exp.Table) -> 
     engine.define_view(both, exp.union(select(*names).from_(table(added)),
                                        select(*[c.copy() for c in names]).from_(table(removed)), distinct=False))
     return Change(staged(added), staged(removed), staged(both), before.copy())
+
+
+def _differing_keys(tables: list[str], names: list[str], keys: tuple[str, ...]) -> exp.Query:
+    """The keys of the rows (by `names`) in one of two tables and not the other."""
+    def rows(source: str) -> exp.Select:
+        return select(*[col(n) for n in names]).from_(table(source))
+
+    # Each difference in its own subquery: set operations chain from the left without parentheses.
+    either = exp.union(
+        select("*").from_(exp.except_(rows(tables[0]), rows(tables[1]), distinct=False).subquery("a")),
+        select("*").from_(exp.except_(rows(tables[1]), rows(tables[0]), distinct=False).subquery("r")),
+        distinct=False)
+    return select(*[col(k) for k in keys]).from_(either.subquery("d")).distinct()
 
 
 def _with_keys(source: exp.Expr, keys_table: str, keys: tuple[str, ...]) -> exp.Select:
@@ -216,16 +243,17 @@ def inner_joins(query: exp.Query, changed: str) -> exp.Query | None:
     inner: a row that joins none of them comes out the same from the rows added and the rows removed,
     so it cannot mark a partition, and an inner join lets the engine start from the few changed rows.
     A join is kept when a WHERE of its SELECT reads the joined side (a missing match may then pass a
-    filter that a match fails). None when a CTE computed from the changed rows is read twice (each read
-    would need its own term)."""
+    filter that a match fails). None when one SELECT joins two sources computed from the changed rows
+    (each would need its own term); reading them in several branches of a UNION ALL is fine."""
     derived = {changed}
-    with_ = query.args.get("with")
-    for cte in (with_.expressions if with_ else []):
+    for cte in query.ctes:
         if any(t.name in derived and not t.db for t in cte.this.find_all(exp.Table)):
             derived.add(cte.alias_or_name)
-    reads = [t.name for t in query.find_all(exp.Table) if not t.db and t.name in derived - {changed}]
-    if len(reads) != len(set(reads)):
-        return None
+    for scope in query.find_all(exp.Select):
+        joined = [scope.args.get("from_") or scope.args.get("from"), *(scope.args.get("joins") or [])]
+        if sum(1 for j in joined if j is not None and isinstance(j.this, exp.Table) and not j.this.db
+               and j.this.name in derived) > 1:
+            return None
     for join in list(query.find_all(exp.Join)):
         joined = join.this
         if not isinstance(joined, exp.Table) or joined.db or joined.name not in derived:
@@ -247,21 +275,61 @@ def inner_joins(query: exp.Query, changed: str) -> exp.Query | None:
 FingerprintDiff = Callable[[exp.Table, exp.Table], exp.Query]  # partitions whose rows differ between two tables
 
 
+class SharedCtes:
+    """A model's CTEs that join, group or window, as they are now, each computed once per batch for every
+    term that leaves it as it is (typically the join of the big inputs, read by the term of a changed
+    dimension) and then read by the restricted compute of the model too."""
+
+    def __init__(self, engine: Engine, name: str, query: exp.Query) -> None:
+        self.engine, self.name, self.query = engine, name, query
+        self.staged: dict[str, exp.Table] = {}
+
+    def apply(self, term: exp.Query, replaced: set[tuple[str, str]], *, create: bool = True) -> exp.Query:
+        """`term` (a copy of the model with the tables `replaced` substituted) reading the shared CTEs it
+        does not change; `create`: stage those not staged yet, else read every one staged so far."""
+        derived: set[str] = set()
+        for cte in term.ctes:
+            tables = cte.this.find_all(exp.Table)
+            if any((t.db, t.name) in replaced or (not t.db and t.name in derived) for t in tables):
+                derived.add(cte.alias_or_name)
+        read = {t.name for t in term.find_all(exp.Table) if not t.db and (
+            (owner := t.find_ancestor(exp.CTE)) is None or owner.alias_or_name in derived)}
+        for cte in term.ctes:
+            alias = cte.alias_or_name
+            if not create and alias in self.staged and alias not in derived:
+                cte.set("this", select("*").from_(self.staged[alias].copy()))
+                continue
+            if alias in derived or alias not in read or not any(
+                    isinstance(n, (exp.Join, exp.Group, exp.Window)) for n in cte.this.walk()):
+                continue
+            if alias not in self.staged:
+                if not create:
+                    continue
+                whole = select("*").from_(exp.to_identifier(alias))
+                whole.set(WITH, self.query.args[WITH].copy())
+                self.staged[alias] = table(f"cte__{self.name}__{alias}")
+                self.engine.create_table(self.staged[alias].name, whole)
+            cte.set("this", select("*").from_(self.staged[alias].copy()))
+        return term
+
+
 def touched_partitions(engine: Engine, name: str, query: exp.Query, partition: str,
-                       inputs: dict[Input, Change], differ: FingerprintDiff) -> list[object] | None:
+                       inputs: dict[Input, Change], differ: FingerprintDiff, shared: SharedCtes) -> list[object] | None:
     """The partition values of the model that the changes of its inputs may have changed; None when
     they cannot be told (an input changed in ways not known row by row, a CTE over a changed input read
     twice): then the model is computed whole. See the module's docstring for the method."""
     changed = {i for i, c in inputs.items() if c.changed}
     if any(inputs[i].whole for i in changed):
         return None
-    positions = occurrences(query, changed)
+    # Last read first: the term of an input read late (a dimension joined to the facts) then reads the
+    # inputs read before it as they are now, so their join is the shared one (SharedCtes).
+    positions = occurrences(query, changed)[::-1]
     sources = {i: node for i, node in enumerate(query.find_all(exp.Table))}
     grouped = aggregates(query)
     parts: list[exp.Query] = []
     for k, position in enumerate(positions):
         change = inputs[_input_of(sources[position]) or ("", "")]
-        # Telescoping: the inputs read before this one as they were, those after it as they are now.
+        # Telescoping: the inputs taken before this one as they were, those after it as they are now.
         earlier: dict[int, exp.Table] = {}
         for i in positions[:k]:
             before = inputs[_input_of(sources[i]) or ("", "")].before
@@ -274,7 +342,8 @@ def touched_partitions(engine: Engine, name: str, query: exp.Query, partition: s
             term = inner_joins(substituted(query, {**earlier, position: side}), side.name)
             if term is None:
                 return None
-            terms.append(term)
+            replaced = {(t.db, t.name) for t in [*earlier.values(), side]}
+            terms.append(shared.apply(term, replaced))
         if grouped:
             parts.append(select(col(partition)).from_(terms[0].subquery("m")).distinct())
             continue
