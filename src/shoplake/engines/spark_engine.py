@@ -405,6 +405,8 @@ class SparkEngine:
             writer = writer.mode("overwrite").option("overwriteSchema", "true")
             if job.partition_by:
                 writer = writer.partitionBy(*job.partition_by)
+        if job.stats and not exists:  # a new table's property, as the DuckDB engine sets it
+            writer = writer.option("delta.dataSkippingStatsColumns", ",".join(job.stats))
         writer.save(job.path)
         return WriteResult(rows=rows)
 

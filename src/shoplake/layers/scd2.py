@@ -103,8 +103,9 @@ def stage(engine: Engine, contract: Contract, lake: str, silver_path: str, *, hi
     changes = _changes_table(feed)
     engine.create_table(changes, plan.query())
     return [
-        WriteJob(changes, silver_path, "merge", MergeSpec(mode="scd2", keys=contract.primary_key)),
-        WriteJob(observed, log_path, "append"),
+        WriteJob(changes, silver_path, "merge", MergeSpec(mode="scd2", keys=contract.primary_key),
+                 stats=(*contract.primary_key, VALID_FROM, CURRENT_FLAG, "_source_file", "_batch_id")),
+        WriteJob(observed, log_path, "append", stats=(*contract.primary_key, "_source_file", "_batch_id")),
     ]
 
 

@@ -138,6 +138,17 @@ def check_feed(
     return result
 
 
+# Statistics kept per file of bronze and quarantine tables: what a reprocess or replay looks rows up by.
+FILE_STATS = ("_source_file", "_batch_id")
+
+
+def key_stats(contract: Contract) -> tuple[str, ...]:
+    """Statistics kept per file of a feed's silver table: its keys (merges find matches by them), its
+    sequence and its rows' files."""
+    sequence = (contract.load.sequence,) if contract.load.sequence else ()
+    return tuple(dict.fromkeys((*contract.primary_key, *sequence, *FILE_STATS)))
+
+
 def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bool, bronze: bool = True,
                  quarantine_mode: Literal["append", "overwrite"] = "append", replaced: bool = False) -> list[WriteJob]:
     """Stage a checked feed's writes: bronze rows, quarantined rows, valid rows into silver (for SCD2
@@ -147,7 +158,7 @@ def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bo
     quarantine with the rows that still fail. `replaced`: this batch took earlier observations of an
     SCD2 feed out of its log (`scd2.forget_observations`), whose keys are recomputed."""
     feed = contract.feed
-    jobs = [WriteJob(bronze_table(feed), f"{lake}/bronze/{feed}", "append")] if bronze else []
+    jobs = [WriteJob(bronze_table(feed), f"{lake}/bronze/{feed}", "append", stats=FILE_STATS)] if bronze else []
     quarantined = f"quarantine__{feed}"
     c, b = "c", "b"
     failed = col("_errors", c).is_(exp.null()).not_()
@@ -167,15 +178,16 @@ def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bo
         # (orders/export.csv) that recurs across days repeats its row numbers.
         on=and_all(exp.EQ(this=col(k, c), expression=col(k, b)) for k in ("_batch_id", "_source_file", "_row_number")),
     ).where(failed))
-    jobs.append(WriteJob(quarantined, quarantine_path(lake, feed), quarantine_mode))
+    jobs.append(WriteJob(quarantined, quarantine_path(lake, feed), quarantine_mode, stats=FILE_STATS))
 
     target = silver_path(lake, feed)
     mode = contract.load.mode
+    stats = key_stats(contract)
     if mode is LoadMode.APPEND:
-        jobs.append(WriteJob(valid_table(feed), target, "append"))
+        jobs.append(WriteJob(valid_table(feed), target, "append", stats=stats))
     elif mode is LoadMode.UPSERT:
         spec = MergeSpec(mode="upsert", keys=contract.primary_key, sequence=contract.load.sequence)
-        jobs.append(WriteJob(valid_table(feed), target, "merge", spec))
+        jobs.append(WriteJob(valid_table(feed), target, "merge", spec, stats=stats))
     else:
         history = table(history_view(feed), SILVER) if in_silver else None
         jobs.extend(scd2.stage(engine, contract, lake, target, history=history, sequence=sequence_value(contract),
