@@ -75,12 +75,20 @@ def incremental_step(engine: Engine, model: Model, path: str, staged: str,
     write = partitioned_write(engine, model.path, model.name, model.partition or "", staged, path,
                               incremental=True, within=within)
     # Later models read the whole new table: the stored rows outside the touched partitions, and these.
+    # Outside is an anti join on the stored touched values, not a filter under the union: Spark's
+    # constraint propagation fails on that filter (key not found in UnionBase.rewriteConstraints).
+    part = model.partition or ""
+    inside = f"{staged}__inside"
+    engine.create_table(inside, exp.select(exp.column(part, quoted=True)).from_(stored_table(model.name)).where(
+        within.copy()).distinct())
     whole = f"{staged}__all"
-    names = [exp.column(c, quoted=True) for c in columns]
-    engine.define_view(whole, exp.union(
-        exp.select(*names).from_(stored_table(model.name)).where(exp.Not(this=exp.Coalesce(
-            this=exp.paren(within.copy()), expressions=[exp.false()]))),
-        exp.select(*[c.copy() for c in names]).from_(exp.to_identifier(staged, quoted=True)), distinct=False))
+    outside = exp.select(*[exp.column(c, table="s", quoted=True) for c in columns]).from_(
+        exp.alias_(stored_table(model.name), "s")).join(
+        exp.alias_(exp.to_identifier(inside, quoted=True), "t"), join_type="anti",
+        on=exp.NullSafeEQ(this=exp.column(part, table="s", quoted=True),
+                          expression=exp.column(part, table="t", quoted=True)))
+    engine.define_view(whole, exp.union(outside, exp.select(*[exp.column(c, quoted=True) for c in columns]).from_(
+        exp.to_identifier(staged, quoted=True)), distinct=False))
     engine.create_view(GOLD, model.name, whole)
     shown = sorted("NULL" if v is None else str(v) for v in values)
     return Step(_count(engine, exp.table_(exp.to_identifier(whole, quoted=True))), shown, write.rewritten,
