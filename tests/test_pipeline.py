@@ -99,30 +99,36 @@ def test_a_file_loaded_before_is_skipped_and_reported(on_engine: Settings) -> No
     assert statuses == ["duplicate", "loaded"]
 
 
-@pytest.mark.parametrize(
-    ("content", "reason"),
-    [
-        (b"", "empty"),
-        (b"\x00\x01\x02PK binary", "binary"),
-        ("order_id,customer_id\n1,Müller\n".encode("latin-1").replace(b"order_id", b"\xff\xfeorder_id"), "UTF-8"),
-        (b"100,1,delivered,2,40.00,USD,2026-01-05 09:00:00,2026-01-05 10:00:00\n", "no header"),
-        (b"order_id,customer_id,status\n1,2,created\n3,4,created,extra,fields\n", "cannot be parsed"),
-        (b"order_id,customer_id,status\n1,2,created\n3,4,M\xfcller\n", "cannot be parsed"),
-    ],
-    ids=["empty", "binary", "latin1-header", "no-header", "ragged", "latin1-body"],
-)
-def test_an_unparseable_file_fails_alone(on_engine: Settings, content: bytes, reason: str) -> None:
+# Each a file no engine can read, and the reason its error gives.
+UNPARSEABLE = {
+    "empty": (b"", "empty"),
+    "binary": (b"\x00\x01\x02PK binary", "binary"),
+    "latin1-header": ("order_id,customer_id\n1,Müller\n".encode("latin-1").replace(b"order_id", b"\xff\xfeorder_id"),
+                      "UTF-8"),
+    "no-header": (b"100,1,delivered,2,40.00,USD,2026-01-05 09:00:00,2026-01-05 10:00:00\n", "no header"),
+    "ragged": (b"order_id,customer_id,status\n1,2,created\n3,4,created,extra,fields\n", "cannot be parsed"),
+    "latin1-body": (b"order_id,customer_id,status\n1,2,created\n3,4,M\xfcller\n", "cannot be parsed"),
+}
+
+
+def test_each_unparseable_file_fails_alone(on_engine: Settings) -> None:
+    """Every kind in one batch (one pipeline run per engine, not one per kind): each file fails with its
+    own reason and goes to failed/ as it came, and the rest of the batch still loads."""
     workspace = on_engine
     copy_fixture("mini", workspace.landing)
     (workspace.landing / "shipping_2026_01_05.csv").unlink()
-    (workspace.landing / "orders_2026_01_05.csv").write_bytes(content)
+    (workspace.landing / "orders_2026_01_05.csv").unlink()
+    for kind, (content, _) in UNPARSEABLE.items():
+        (workspace.landing / f"orders_{kind}_2026_01_05.csv").write_bytes(content)
     report = run(workspace)
     files = files_of(report)
-    assert files["orders_2026_01_05.csv"]["status"] == "failed"
-    assert reason in str(files["orders_2026_01_05.csv"]["error"])
-    assert (workspace.archive_dir / "failed" / "2026-01-05" / "orders_2026_01_05.csv").read_bytes() == content
+    for kind, (content, reason) in UNPARSEABLE.items():
+        name = f"orders_{kind}_2026_01_05.csv"
+        assert files[name]["status"] == "failed", kind
+        assert reason in str(files[name]["error"]), (kind, files[name]["error"])
+        assert (workspace.archive_dir / "failed" / "2026-01-05" / name).read_bytes() == content, kind
     assert files["customers_2026_01_05.csv"]["status"] == "loaded", "the rest of the batch still loads"
-    assert report.batches[0].status == "succeeded"
+    assert len(report.batches) == 1 and report.batches[0].status == "succeeded"
 
 
 def test_extra_columns_are_rescued_and_missing_ones_read_as_null(workspace: Settings) -> None:
