@@ -137,13 +137,22 @@ def silver_change(engine: Engine, changes: BatchChanges, name: str, read: list[s
         if read:
             # A full snapshot sends every row again: only the keys whose rows differ in a column some
             # model reads count as changed (the rest would cancel out, at the cost of reading them).
+            # Only keys that existed before are compared: a new key is a change without reading its row.
             names = [*write.keys, *sorted(set(read) - set(write.keys))]
             candidates = [f"candidate_{side}__{SILVER}__{name}" for side in ("added", "removed")]
-            engine.create_table(candidates[0], _with_keys(now, keys_table, write.keys))
-            engine.create_table(candidates[1], _with_keys(old, keys_table, write.keys))
-            keys_table = f"changed_keys__{SILVER}__{name}"
-            engine.create_table(keys_table, _differing_keys(candidates, names, write.keys))
-            new_rows, old_rows = table(candidates[0]), table(candidates[1])
+            if engine.create_table(candidates[1], _with_keys(old, keys_table, write.keys)):
+                existing = f"existing_keys__{SILVER}__{name}"
+                engine.create_table(existing, select(*[col(k) for k in write.keys]).from_(
+                    table(candidates[1])).distinct())
+                engine.create_table(candidates[0], _with_keys(now, existing, write.keys))
+                new_keys = select(exp.Column(this=exp.Star(), table=exp.to_identifier("b"))).from_(
+                    exp.alias_(table(keys_table), "b")).join(
+                    exp.alias_(table(existing), "e"), join_type="anti",
+                    on=and_all(exp.EQ(this=col(k, "b"), expression=col(k, "e")) for k in write.keys))
+                keys_table = f"changed_keys__{SILVER}__{name}"
+                engine.create_table(keys_table, exp.union(
+                    new_keys, _differing_keys(candidates, names, write.keys), distinct=False))
+            new_rows, old_rows = now, table(candidates[1])
         else:
             new_rows, old_rows = now, old
         rows = engine.create_table(added, _with_keys(new_rows, keys_table, write.keys))
