@@ -75,8 +75,8 @@ def incremental_step(engine: Engine, model: Model, path: str, staged: str,
     write = partitioned_write(engine, model.path, model.name, model.partition or "", staged, path,
                               incremental=True, within=within)
     # Later models read the whole new table: the stored rows outside the touched partitions, and these.
-    # Outside is an anti join on the stored touched values, not a filter under the union: Spark's
-    # constraint propagation fails on that filter (key not found in UnionBase.rewriteConstraints).
+    # Outside: an anti join on the touched values the stored table holds (a few rows), NULL-safe, so a
+    # NULL partition is matched as any other value.
     part = model.partition or ""
     inside = f"{staged}__inside"
     engine.create_table(inside, exp.select(exp.column(part, quoted=True)).from_(stored_table(model.name)).where(
