@@ -102,10 +102,12 @@ def stage(engine: Engine, contract: Contract, lake: str, silver_path: str, *, hi
                  replaced=table(replaced_table(feed)) if replaced else None)
     changes = _changes_table(feed)
     engine.create_table(changes, plan.query())
+    # File statistics on the keys and the period's start (never on a boolean, which Spark refuses).
+    keys = [k for k in contract.primary_key if contract.type_of(k) is not ColumnType.BOOLEAN]
     return [
         WriteJob(changes, silver_path, "merge", MergeSpec(mode="scd2", keys=contract.primary_key),
-                 stats=(*contract.primary_key, VALID_FROM, CURRENT_FLAG, "_source_file", "_batch_id")),
-        WriteJob(observed, log_path, "append", stats=(*contract.primary_key, "_source_file", "_batch_id")),
+                 stats=(*keys, VALID_FROM, "_source_file", "_batch_id")),
+        WriteJob(observed, log_path, "append", stats=(*keys, "_source_file", "_batch_id")),
     ]
 
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from sqlglot import exp
 
-from shoplake.contracts import Contract, ContractSet, LoadMode, Severity
+from shoplake.contracts import ColumnType, Contract, ContractSet, LoadMode, Severity
 from shoplake.engines import Engine, MergeSpec, WriteJob
 from shoplake.engines.base import CURRENT_FLAG
 from shoplake.layers import scd2
@@ -144,9 +144,11 @@ FILE_STATS = ("_source_file", "_batch_id")
 
 def key_stats(contract: Contract) -> tuple[str, ...]:
     """Statistics kept per file of a feed's silver table: its keys (merges find matches by them), its
-    sequence and its rows' files."""
+    sequence and its rows' files; an SCD2 table's versions also by `_valid_from` (`scd2.stage`). Spark
+    refuses statistics on a boolean column, and a table one engine creates the other continues."""
     sequence = (contract.load.sequence,) if contract.load.sequence else ()
-    return tuple(dict.fromkeys((*contract.primary_key, *sequence, *FILE_STATS)))
+    keys = [k for k in contract.primary_key if contract.type_of(k) is not ColumnType.BOOLEAN]
+    return tuple(dict.fromkeys((*keys, *sequence, *FILE_STATS)))
 
 
 def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bool, bronze: bool = True,
