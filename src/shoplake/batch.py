@@ -146,9 +146,16 @@ class Batch:
         changes = None if self.replaces or self.replay else touched.batch_changes(
             contracts, s.lake, self.batch_id, s.ledger.table_versions(self.batch_id))
         available = silver.attach_silver(engine, contracts, s.lake)
+        # A model edited, or settings changed, since it was last computed is computed whole. Its signature
+        # is forgotten until this batch commits, so a batch that fails leaves it to be computed whole again.
+        parameters = s.settings.model_parameters()
+        signatures = {m.name: gold.signature(m, parameters) for m in s.models}
+        known = s.ledger.model_signatures()
+        stale = frozenset(name for name, signature in signatures.items() if known.get(name) != signature)
+        s.ledger.set_model_signatures(dict.fromkeys(stale & set(known)))
         with report.timed("gold"):
             built = gold.run_models(engine, s.models, s.lake, available, tag=self.batch_id,
-                                    parameters=s.settings.model_parameters(), changes=changes)
+                                    parameters=parameters, changes=changes, stale=stale)
         report.gold, report.gold_skipped = built.built, built.skipped
         crash_point("after_gold")
         # 4. Reconcile, commit, archive.
@@ -158,6 +165,7 @@ class Batch:
                 raise ShoplakeError(f"reconciliation broke for {f.file}: read {f.rows_read} != loaded {f.rows_loaded}"
                                     f" + quarantined {f.rows_quarantined} + duplicates {f.rows_duplicate}")
         self.commit(L.SUCCEEDED)
+        s.ledger.set_model_signatures({name: signatures[name] for name in built.built})
 
     def _changed_since_hashed(self, w: L.Waiting) -> bool:
         """Whether a file is no longer the one its ledger hash was taken of (its sender is still writing it,

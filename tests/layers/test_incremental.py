@@ -260,3 +260,40 @@ def test_generated_days_with_a_late_day_equal_a_full_rebuild(workspace: Settings
     assert "2026-01-06" in changed
     assert added | removed == changed
     assert changed < partitions(workspace, "fact_sales")
+
+
+def test_a_changed_time_zone_or_an_edited_model_is_computed_whole_once(workspace: Settings, tmp_path: Path,
+                                                                     gold_runs: list[gold.GoldRun]) -> None:
+    settings = workspace
+    models = tmp_path / "models"
+    shutil.copytree(MODELS, models)
+    settings.models = [models]
+    copy_fixture("mini", settings.landing)
+    assert_one_succeeded(run(settings))
+    drop(settings, "orders_2026_01_06.csv", ORDERS + "105,1,delivered,1,30.00,USD,2026-01-06 23:30:00,"
+         "2026-01-06 23:30:00\n")
+    drop(settings, "order_items_2026_01_06.csv", ITEMS + "1005,105,10,delivered,30.00,2026-01-06 23:30:00,"
+         "2026-01-06 23:30:00\n")
+    assert_one_succeeded(run(settings))
+    assert computed(gold_runs, "inc_sales") == {"inc_sales": {"2026-01-06"}}, "the same settings: one day"
+
+    # A new time zone moves every day's sales: the next batch, whatever it touches, recomputes them all.
+    settings.timezone = "Asia/Tokyo"
+    drop(settings, "orders_2026_01_07.csv", ORDERS + "106,1,delivered,1,20.00,USD,2026-01-07 08:00:00,"
+         "2026-01-07 08:00:00\n")
+    drop(settings, "order_items_2026_01_07.csv", ITEMS + "1006,106,10,delivered,20.00,2026-01-07 08:00:00,"
+         "2026-01-07 08:00:00\n")
+    assert_one_succeeded(run(settings))
+    assert computed(gold_runs, *INCREMENTAL) == dict.fromkeys(INCREMENTAL)
+    assert_equals_full_rebuild(settings, tmp_path / "r1", TABLES)
+
+    # An edited model body (same columns) is computed whole by the next batch too; the others are not.
+    daily = models / "inc_daily.sql"
+    daily.write_text(daily.read_text().replace("select * from final", "select * from final where true"))
+    drop(settings, "orders_2026_01_08.csv", ORDERS + "107,1,delivered,1,10.00,USD,2026-01-08 08:00:00,"
+         "2026-01-08 08:00:00\n")
+    drop(settings, "order_items_2026_01_08.csv", ITEMS + "1007,107,10,delivered,10.00,2026-01-08 08:00:00,"
+         "2026-01-08 08:00:00\n")
+    assert_one_succeeded(run(settings))
+    assert computed(gold_runs, "inc_daily", "inc_sales") == {"inc_daily": None, "inc_sales": {"2026-01-08"}}
+    assert_equals_full_rebuild(settings, tmp_path / "r2", TABLES)

@@ -104,6 +104,15 @@ table_state = sa.Table(
     sa.Column("batch_id", sa.String(40)),
 )
 
+# What each gold model was last computed from in a committed batch: its query and the settings models read,
+# hashed. A batch computes a model incrementally only when they are unchanged (an edited model or a new
+# time zone recomputes it whole once).
+model_signatures = sa.Table(
+    "model_signatures", metadata,
+    sa.Column("model", sa.Text, primary_key=True),
+    sa.Column("signature", sa.String(64), nullable=False),
+)
+
 # Columns added after a table was first created: added to an older state store when it is opened.
 _ADDED_COLUMNS = {"locks": [locks.c.fence], "files": [files.c.archive_deleted_at]}
 
@@ -397,6 +406,20 @@ class Ledger:
             conn.execute(table_state.delete().where(table_state.c.path == path))
             if version is not None:
                 conn.execute(table_state.insert().values(path=path, version=version, batch_id=batch_id))
+
+    # -- what gold models were computed from ---------------------------------------------------------
+    def model_signatures(self) -> dict[str, str]:
+        with self._tx() as conn:
+            return {str(m): str(v) for m, v in conn.execute(
+                sa.select(model_signatures.c.model, model_signatures.c.signature))}
+
+    def set_model_signatures(self, signatures: Mapping[str, str | None]) -> None:
+        """Record (or, for None, forget) the signature of each named model."""
+        with self._tx() as conn:
+            for model, signature in signatures.items():
+                conn.execute(model_signatures.delete().where(model_signatures.c.model == model))
+                if signature is not None:
+                    conn.execute(model_signatures.insert().values(model=model, signature=signature))
 
     # -- the lake's lock -------------------------------------------------------------------------------
     def acquire_lock(self, name: str, owner: str, seconds: float, *, dead: Callable[[str], bool]) -> int:

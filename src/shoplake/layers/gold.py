@@ -11,6 +11,8 @@ fit the contracts stops the run before any file is touched.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field, replace
 from graphlib import CycleError, TopologicalSorter
@@ -392,13 +394,20 @@ def _shown(tbl: exp.Table, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def signature(model: Model, parameters: dict[str, str | int | float]) -> str:
+    """What a model's rows are computed from besides its inputs: its query and the settings models read."""
+    text = json.dumps([model.query.sql(dialect="duckdb"), sorted(parameters.items())], default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def gold_path(lake: str, name: str) -> str:
     return f"{lake}/gold/{name}"
 
 
 def run_models(engine: Engine, models: list[Model], lake: str, available: set[str], *,
                tag: str | None = None, parameters: dict[str, str | int | float] | None = None,
-               full: bool = False, changes: BatchChanges | None = None) -> GoldRun:
+               full: bool = False, changes: BatchChanges | None = None,
+               stale: frozenset[str] = frozenset()) -> GoldRun:
     """Build every model whose silver inputs exist, publish it to gold/<name>; a model without them
     (no file of its feed has loaded yet) is skipped, and says why. Models read `parameters` (default: the
     default settings') as the one row of `shoplake.settings`.
@@ -408,7 +417,9 @@ def run_models(engine: Engine, models: list[Model], lake: str, available: set[st
     `full`), only the partitions whose rows differ from its current table are rewritten, in one
     predicate-overwrite commit, and none when nothing changed. With a load batch's `changes`, a model
     none of whose inputs changed is not computed at all, and an incremental model computes only the
-    partitions the batch touched (`layers.touched`).
+    partitions the batch touched (`layers.touched`). A `stale` model (its query or the settings changed
+    since it was last computed, see `signature`) is computed whole, and counts as changed throughout for
+    the models that read it.
     """
     built: dict[str, int] = {}
     skipped: dict[str, str] = {}
@@ -440,11 +451,12 @@ def run_models(engine: Engine, models: list[Model], lake: str, available: set[st
                 engine.create_view(SILVER, feed, f"empty__{feed}")
         staged = f"gold__{model.name}"
         path = gold_path(lake, model.name)
-        if changes is None or full:
+        if changes is None or full or model.name in stale:
             built[model.name] = engine.create_table(staged, model.query)
             # Later models read this one as staged, not back from its Delta files.
             engine.create_view(GOLD, model.name, staged)
             recomputed[model.name] = None
+            inputs[(GOLD, model.name)] = touched.WHOLE
             if model.partition is None:
                 jobs.append(WriteJob(staged, path, "overwrite"))
                 continue
