@@ -51,7 +51,8 @@ def incremental_step(engine: Engine, model: Model, path: str, staged: str,
     shared = touched.SharedCtes(engine, model.name, model.query)
     if laid_out and model.incremental and model.partition is not None:
         values = touched.touched_partitions(engine, model.name, model.query, model.partition, inputs,
-                                            lambda a, b: changed_partitions(a, b, columns, model.partition or ""),
+                                            lambda a, b: changed_partitions(a, b, columns, model.partition or "",
+                                                                               same_types=True),
                                             shared)
     within = None if values is None else in_partitions(model.partition or "", values) if values else exp.false()
     if values is not None and within is None:
