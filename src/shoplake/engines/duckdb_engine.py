@@ -46,8 +46,7 @@ CAPABILITIES = Capabilities(
 
 _SNAPSHOTS = "_delta_snapshots"  # DuckDB schema of the delta-rs reads of such tables
 
-# Parquet files keep min/max per row group (what readers prune by) but no page index, which nothing here
-# reads and which costs about a tenth of a write's CPU.
+# Min/max per row group (what readers prune by), no page index (nothing reads it; a tenth of a write's CPU).
 WRITER = WriterProperties(compression="SNAPPY", default_column_properties=ColumnProperties(statistics_enabled="CHUNK"))
 
 
@@ -488,8 +487,7 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str, what: str = "query") -> in
     return int(rows[0][0]) if rows else 0
 
 
-def _stats_setting(stats: tuple[str, ...]) -> dict[str, str | None] | None:
-    """A new table's configuration that keeps file statistics for `stats` only (none given: the default)."""
+def _stats_setting(stats: tuple[str, ...]) -> dict[str, str | None] | None:  # a new table's: WriteJob.stats
     return {"delta.dataSkippingStatsColumns": ",".join(stats)} if stats else None
 
 
