@@ -23,6 +23,14 @@ FORMATS = {
 # A timestamp without an offset or a zone name: "2026-01-05", "2026-01-05 10:30", "2026-01-05T10:30:00.123".
 PLAIN_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?$"
 LINEAGE = ("_source_file", "_row_number", "_batch_id", "_ingested_at")
+# Statistics kept per file of every table a feed writes: what a reprocess or replay looks rows up by.
+FILE_STATS = ("_source_file", "_batch_id")
+
+
+def stat_keys(contract: Contract) -> list[str]:
+    """A feed's key columns that can have file statistics: Spark refuses them on a boolean, and a table one
+    engine creates the other continues."""
+    return [k for k in contract.primary_key if contract.type_of(k) is not ColumnType.BOOLEAN]
 
 
 def checked_table(feed: str) -> str:
@@ -343,5 +351,5 @@ def _key_text(contract: Contract) -> list[exp.Expr | str]:
     return parts
 
 
-__all__ = ["LINEAGE", "SQL_TYPES", "CheckPlan", "checked_table", "plan_checks", "quarantined_keys_table",
-           "refkeys_table", "typed_value", "valid_table"]
+__all__ = ["FILE_STATS", "LINEAGE", "SQL_TYPES", "CheckPlan", "checked_table", "plan_checks",
+           "quarantined_keys_table", "refkeys_table", "stat_keys", "typed_value", "valid_table"]

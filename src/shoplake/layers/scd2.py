@@ -27,7 +27,7 @@ from shoplake.contracts.expressions import parse_boolean
 from shoplake.contracts.model import SQL_TYPES
 from shoplake.engines import Engine, MergeSpec, WriteJob
 from shoplake.engines.base import CURRENT_FLAG, DELETE_FLAG, LAST_SEEN, VALID_FROM, VALID_TO, VERSION
-from shoplake.layers.checks import LINEAGE, valid_table
+from shoplake.layers.checks import FILE_STATS, LINEAGE, stat_keys, valid_table
 from shoplake.layers.sql import alias, and_all, cast, col, lit, select, table
 
 LOG_SCHEMA = "silver_log"  # the observation log of a feed is attached as silver_log.<feed>
@@ -102,12 +102,11 @@ def stage(engine: Engine, contract: Contract, lake: str, silver_path: str, *, hi
                  replaced=table(replaced_table(feed)) if replaced else None)
     changes = _changes_table(feed)
     engine.create_table(changes, plan.query())
-    # File statistics on the keys and the period's start (never on a boolean, which Spark refuses).
-    keys = [k for k in contract.primary_key if contract.type_of(k) is not ColumnType.BOOLEAN]
+    keys = stat_keys(contract)  # file statistics: the keys, the period's start, the rows' files
     return [
         WriteJob(changes, silver_path, "merge", MergeSpec(mode="scd2", keys=contract.primary_key),
-                 stats=(*keys, VALID_FROM, "_source_file", "_batch_id")),
-        WriteJob(observed, log_path, "append", stats=(*keys, "_source_file", "_batch_id")),
+                 stats=(*keys, VALID_FROM, *FILE_STATS)),
+        WriteJob(observed, log_path, "append", stats=(*keys, *FILE_STATS)),
     ]
 
 

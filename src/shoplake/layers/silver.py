@@ -11,12 +11,13 @@ from typing import Literal
 
 from sqlglot import exp
 
-from shoplake.contracts import ColumnType, Contract, ContractSet, LoadMode, Severity
+from shoplake.contracts import Contract, ContractSet, LoadMode, Severity
 from shoplake.engines import Engine, MergeSpec, WriteJob
 from shoplake.engines.base import CURRENT_FLAG
 from shoplake.layers import scd2
 from shoplake.layers.bronze import META_COLUMNS, bronze_table
 from shoplake.layers.checks import (
+    FILE_STATS,
     LINEAGE,
     SQL_TYPES,
     CheckPlan,
@@ -24,6 +25,7 @@ from shoplake.layers.checks import (
     plan_checks,
     quarantined_keys_table,
     refkeys_table,
+    stat_keys,
     typed_value,
     valid_table,
 )
@@ -138,17 +140,11 @@ def check_feed(
     return result
 
 
-# Statistics kept per file of bronze and quarantine tables: what a reprocess or replay looks rows up by.
-FILE_STATS = ("_source_file", "_batch_id")
-
-
 def key_stats(contract: Contract) -> tuple[str, ...]:
     """Statistics kept per file of a feed's silver table: its keys (merges find matches by them), its
-    sequence and its rows' files; an SCD2 table's versions also by `_valid_from` (`scd2.stage`). Spark
-    refuses statistics on a boolean column, and a table one engine creates the other continues."""
+    sequence and its rows' files; an SCD2 table's versions also by `_valid_from` (`scd2.stage`)."""
     sequence = (contract.load.sequence,) if contract.load.sequence else ()
-    keys = [k for k in contract.primary_key if contract.type_of(k) is not ColumnType.BOOLEAN]
-    return tuple(dict.fromkeys((*keys, *sequence, *FILE_STATS)))
+    return tuple(dict.fromkeys((*stat_keys(contract), *sequence, *FILE_STATS)))
 
 
 def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bool, bronze: bool = True,
