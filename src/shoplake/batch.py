@@ -52,6 +52,7 @@ class Batch:
         loaded: dict[str, list[exp.Select]] = {}  # feed -> bronze rows of each of its readable files
         drifted: dict[str, list[str]] = {}
         data = [w for w in self.waiting if w.feed is not None]
+        staged_files: list[str] = []  # the engine's table of each file's rows
         # 1. Bronze (staged): read every data file; an unreadable file fails alone.
         for i, w in enumerate(data):
             assert w.feed is not None
@@ -66,6 +67,7 @@ class Batch:
                 with report.timed("read"):
                     layout = bronze.sniff(path, contract)
                     staged = f"csv__{w.feed}__{len(loaded.get(w.feed, []))}"
+                    staged_files.append(staged)
                     f.rows_read, rows = bronze.load_file(
                         engine, contract, path, layout, source_file=w.relative, batch_id=self.batch_id,
                         ingested_at=ingested_at, staged=staged)
@@ -123,6 +125,12 @@ class Batch:
             bronze_jobs = [j for j in jobs if "/bronze/" in j.path]
             engine.write(bronze_jobs, tag=self.batch_id)
             crash_point("after_bronze")
+            # The files' text is written and quarantined rows are staged: freed now, DuckDB does not spill
+            # it to disk to make room for silver and gold.
+            for feed in loaded:
+                engine.drop(bronze.bronze_table(feed))
+            for name in staged_files:
+                engine.drop(name)
 
             def written(job: WriteJob) -> None:
                 if "/silver/" in job.path:

@@ -100,7 +100,17 @@ def parse_expression(text: str) -> exp.Expr:
     if node.find(exp.Query, exp.Subquery):
         raise ExpressionProblem(f"{shown_text(text)} contains a query; a rule sees one row at a time")
     _check_row_expression(node)
-    return node
+    return _zone_less_now(node)
+
+
+def _zone_less_now(node: exp.Expr) -> exp.Expr:
+    """`current_timestamp` as a zone-less UTC timestamp, the type of every timestamp column: compared as
+    it is, each row's value would be converted to a zoned timestamp (a third of a feed's check)."""
+    def convert(found: exp.Expr) -> exp.Expr:
+        if isinstance(found, exp.CurrentTimestamp) and not isinstance(found.parent, exp.Cast):
+            return exp.Cast(this=found.copy(), to=exp.DataType.build("TIMESTAMP"))
+        return found
+    return node.transform(convert)
 
 
 def parse_boolean(text: str) -> exp.Expr:

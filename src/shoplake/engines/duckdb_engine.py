@@ -12,10 +12,11 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from deltalake import ColumnProperties, CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import DeltaError
 from sqlglot import exp
 
+from shoplake.engines import duckdb_io
 from shoplake.engines.base import (
     APP_ID,
     BATCH_TAG,
@@ -45,9 +46,6 @@ CAPABILITIES = Capabilities(
 )
 
 _SNAPSHOTS = "_delta_snapshots"  # DuckDB schema of the delta-rs reads of such tables
-
-# Min/max per row group (what readers prune by), no page index (nothing reads it; a tenth of a write's CPU).
-WRITER = WriterProperties(compression="SNAPPY", default_column_properties=ColumnProperties(statistics_enabled="CHUNK"))
 
 
 class DuckDBEngine:
@@ -304,7 +302,7 @@ class DuckDBEngine:
         commit = self._commit(table, tag, path)
         try:
             metrics = table.optimize.compact(target_size=target_size, commit_properties=commit,
-                                             writer_properties=WRITER)
+                                             writer_properties=duckdb_io.writer(duckdb_io.table_stats(table)))
         except Exception as error:
             self._refuse_if_fenced_out(path)
             raise EngineError(f"compacting {path} failed: {short_error(error)}") from error
@@ -406,13 +404,14 @@ class DuckDBEngine:
             commit = self._commit(existing, tag, path)
             if existing is None:
                 # A new table: "error" if one appeared meanwhile (another holder's), never append to it.
-                write_deltalake(path, rows.reader(), mode="error", commit_properties=commit, writer_properties=WRITER,
-                                partition_by=list(partition_by) or None, configuration=_stats_setting(stats))
+                write_deltalake(path, rows.reader(), mode="error", commit_properties=commit,
+                                writer_properties=duckdb_io.writer(stats), partition_by=list(partition_by) or None,
+                                configuration=_stats_setting(stats))
             elif replace is not None and mode == "overwrite":
                 # The rows of `replace` only, in the table's own layout; delta-rs checks that every new row
                 # matches it. No rows: the matching rows are removed.
                 write_deltalake(existing, rows.reader(), mode="overwrite", predicate=replace.sql(dialect="duckdb"),
-                                commit_properties=commit, writer_properties=WRITER)
+                                commit_properties=commit, writer_properties=duckdb_io.writer(stats))
             else:
                 write_deltalake(
                     existing,  # the snapshot the fence was checked on
@@ -421,7 +420,7 @@ class DuckDBEngine:
                     schema_mode="merge" if mode == "append" else "overwrite",
                     partition_by=list(partition_by) or None if mode == "overwrite" else None,
                     commit_properties=commit,
-                    writer_properties=WRITER,
+                    writer_properties=duckdb_io.writer(stats),
                 )
         finally:
             rows.close()  # a failed write must not leave the connection with an open result
@@ -445,7 +444,7 @@ class DuckDBEngine:
             rows.close()
             raise
         merger = target.merge(rows.reader(), clauses.on, "s", "t", merge_schema=True, commit_properties=commit,
-                              writer_properties=WRITER)
+                              writer_properties=duckdb_io.writer(stats))
         if clauses.delete_when is not None:
             merger = merger.when_matched_delete(predicate=clauses.delete_when)
         if clauses.update_set is None:

@@ -283,12 +283,12 @@ def _typed(column: Column) -> exp.Expr:
         # Exports that went through a spreadsheet or a float column write 1050 as "1050.0"; that is
         # 1050, but "1050.7" is no integer (a cast would round it) and neither is "1.23457E+15" (a
         # spreadsheet's rounding of a longer id): only digits, optionally followed by ".0", are read.
-        # The check runs only on values with a point or an exponent, which are rare.
-        has = [exp.GT(this=exp.StrPosition(this=text.copy(), substr=lit(c)), expression=lit(0)) for c in ".eE"]
+        # Neither is "0x10" nor "1_000", which DuckDB's cast would read and Spark's would not.
+        digits = exp.RegexpLike(this=text.copy(), expression=lit(r"^[+-]?[0-9]+$"))
         zeros = exp.RegexpLike(this=text.copy(), expression=lit(r"^[+-]?[0-9]+\.0*$"))
         whole = exp.RegexpReplace(this=text.copy(), expression=lit(r"\.0*$"), replacement=lit(""))
-        strict = exp.Case(ifs=[exp.If(this=zeros, true=cast(whole, "BIGINT", safe=True))])
-        return exp.Case(ifs=[exp.If(this=exp.or_(*has), true=strict)], default=cast(text, "BIGINT", safe=True))
+        return exp.Case(ifs=[exp.If(this=digits, true=cast(text, "BIGINT", safe=True)),
+                             exp.If(this=zeros, true=cast(whole, "BIGINT", safe=True))])
     if column.type in (ColumnType.TIMESTAMP, ColumnType.DATE):
         # A date or timestamp starts with a whole date: Spark would read "2026-01" as 1 January, DuckDB
         # rejects it; both engines must agree, so neither reads a partial date.

@@ -476,5 +476,7 @@ def run_models(engine: Engine, models: list[Model], lake: str, available: set[st
             rewritten[model.name] = step.rewritten
         if step.job is not None:
             jobs.append(step.job)
-    engine.write(jobs, tag=tag)
+    # File statistics on the model's key (what lookups filter by), not on every column: see WriteJob.stats.
+    keys = {gold_path(lake, m.name): tuple(k for k in m.key if k != m.partition) for m in models}
+    engine.write([replace(job, stats=keys.get(job.path, ())) for job in jobs], tag=tag)
     return GoldRun(built, skipped, rewritten, recomputed)
