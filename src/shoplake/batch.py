@@ -3,14 +3,16 @@ commit and archive; a failure undoes every write (see `shoplake.pipeline` for th
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
 from shoplake.contracts import LoadMode
 from shoplake.engines import WriteJob
-from shoplake.errors import BatchFailed, FileRejected, LeaseLost, ShoplakeError
+from shoplake.errors import AuditFailed, BatchFailed, FileRejected, LeaseLost, ShoplakeError
 from shoplake.faults import crash_point
+from shoplake.hooks import BatchContext, BatchHook, CheckResult
 from shoplake.landing import ledger as L
 from shoplake.landing.archive import FAILED_FOLDER, PROCESSED_FOLDER, archive_target
 from shoplake.landing.triggers import read_trigger
@@ -23,14 +25,46 @@ if TYPE_CHECKING:
     from shoplake.pipeline import Session
 
 LOCK = "lake"  # the name of the lake's lock in the state store
+STAGES = ("read", "check", "write", "gold", "audit")  # the stages a batch's seconds are counted in
+log = logging.getLogger("shoplake.hooks")
+
+
+def tell_hooks(hooks: list[BatchHook], point: str, context: BatchContext, *args: Any) -> None:
+    """Tell every hook what was decided (audited, committed, rolled_back): a hook that raises is logged,
+    and never changes the batch's outcome."""
+    for hook in hooks:
+        try:
+            getattr(hook, point)(context, *args)
+        except Exception:
+            log.exception("hook %s raised in %s for batch %s; ignored", type(hook).__name__, point,
+                          context.batch_id)
+
+
+def ask_hooks(hooks: list[BatchHook], point: str, context: BatchContext) -> list[CheckResult]:
+    """Run a deciding point (started, written, audit) on every hook: one that raises fails the batch."""
+    results: list[CheckResult] = []
+    for hook in hooks:
+        try:
+            if point == "audit":
+                results.extend(hook.audit(context))
+            else:
+                getattr(hook, point)(context)
+        except ShoplakeError:
+            raise
+        except Exception as error:
+            raise BatchFailed(f"hook {type(hook).__name__} failed in {point}: {error}",
+                              hint="fix the hook (or its settings), then `shoplake reprocess --failed`") from error
+    return results
 
 
 class Batch:
     """The steps of one batch; state shared between them lives here."""
 
     def __init__(self, session: Session, outcome: BatchOutcome, waiting: list[L.Waiting], *,
-                 replay: str | None) -> None:
+                 replay: str | None, context: BatchContext) -> None:
         self.s = session
+        self.context = context
+        self.seconds_before = dict(session.report.seconds)
         self.outcome = outcome
         self.batch_id = outcome.batch_id
         self.waiting = waiting
@@ -44,8 +78,14 @@ class Batch:
         if self.s.progress:
             self.s.progress(f"{self.outcome.business_date} {what}", done, total)
 
+    def stage_seconds(self) -> dict[str, float]:
+        """This batch's seconds per stage (the report's are summed over the run's batches)."""
+        now = self.s.report.seconds
+        return {k: now[k] - self.seconds_before.get(k, 0.0) for k in STAGES if k in now}
+
     def load(self) -> None:
         s, engine, contracts, report = self.s, self.s.engine, self.s.contracts, self.s.report
+        ask_hooks(s.hooks, "started", self.context)
         engine.clear()
         ingested_at = L.now()
         expected = self._triggers()
@@ -166,6 +206,7 @@ class Batch:
                                     parameters=parameters, changes=changes, stale=stale)
         report.gold, report.gold_skipped = built.built, built.skipped
         crash_point("after_gold")
+        self.audit()
         # 4. Reconcile, commit, archive.
         for f in self.outcome.files:
             if f.status not in (L.FAILED, L.WAITING) and f.rows_read != (
@@ -174,6 +215,27 @@ class Batch:
                                     f" + quarantined {f.rows_quarantined} + duplicates {f.rows_duplicate}")
         self.commit(L.SUCCEEDED)
         s.ledger.set_model_signatures({name: signatures[name] for name in built.built})
+
+    def audit(self) -> None:
+        """Every table is written, nothing committed: the hooks see the versions written and audit them;
+        a failed error-level check fails the batch like a fail_batch rule."""
+        s, context = self.s, self.context
+        if not s.hooks:
+            return
+        context.versions_written = {p: s.engine.table_version(p) for p in context.versions_before}
+        context.seconds = self.stage_seconds()
+        ask_hooks(s.hooks, "written", context)
+        with s.report.timed("audit"):
+            results = ask_hooks(s.hooks, "audit", context)
+        context.checks = results
+        context.seconds = self.stage_seconds()
+        tell_hooks(s.hooks, "audited", context, results)
+        failing = [r for r in results if r.severity == "error" and not r.passed]
+        if failing:
+            raise AuditFailed("audit check(s) failed: " + ", ".join(f"{r.name} ({r.failing_rows} rows)"
+                                                                    for r in failing),
+                              hint="the failing checks' rows show what is wrong: fix the data or the check, "
+                              "then `shoplake reprocess --failed`")
 
     def _changed_since_hashed(self, w: L.Waiting) -> bool:
         """Whether a file is no longer the one its ledger hash was taken of (its sender is still writing it,
@@ -224,7 +286,10 @@ class Batch:
     def _note_versions(self, paths: list[str]) -> None:
         """Before the batch writes a table, the ledger learns the version to go back to."""
         engine = self.s.engine
-        self.s.ledger.note_table_versions(self.batch_id, {p: engine.table_version(p) for p in dict.fromkeys(paths)})
+        versions = {p: engine.table_version(p) for p in dict.fromkeys(paths)}
+        self.s.ledger.note_table_versions(self.batch_id, versions)
+        for path, version in versions.items():  # first note wins, as in the ledger
+            self.context.versions_before.setdefault(path, version)
         self.versions_noted = True
 
     def _replaced_tables(self) -> list[str]:
@@ -268,6 +333,7 @@ class Batch:
         self.s.notifiers.send(Event(BATCH_FAILED, error, batch_id=self.batch_id,
                                     details={"business_date": self.outcome.business_date.isoformat()}))
         self.commit(L.FAILED)
+        tell_hooks(self.s.hooks, "rolled_back", self.context, error)
 
     def commit(self, status: str) -> None:
         """Counts and archive paths into the ledger, the batch committed; then the files move."""
@@ -299,3 +365,6 @@ class Batch:
         s._archive(self.batch_id)
         s.ledger.set_batch(self.batch_id, status=status, finished_at=L.now())
         self.outcome.status = status
+        if status == L.SUCCEEDED:
+            self.context.seconds = self.stage_seconds()
+            tell_hooks(s.hooks, "committed", self.context)

@@ -79,3 +79,8 @@ class LeaseLost(ShoplakeError):
 class LakeStateMismatch(ConfigError):
     """The lake's tables and the state store disagree (a lost state database, a damaged Delta log):
     nothing runs until a person decides which one is right."""
+
+
+class AuditFailed(BatchFailed):
+    """An error-level audit check of a batch's written tables failed: the batch is rolled back like a
+    fail_batch rule failure, every table back at its version before the batch."""

@@ -27,12 +27,13 @@ from itertools import groupby
 from types import TracebackType
 from typing import Any
 
-from shoplake.batch import LOCK, Batch
+from shoplake.batch import LOCK, Batch, tell_hooks
 from shoplake.config import Settings
 from shoplake.contracts import ContractSet, LoadMode, load_contracts
 from shoplake.engines import Engine, open_engine
 from shoplake.errors import ConfigError, LakeStateMismatch, LeaseLost, ShoplakeError
 from shoplake.faults import crash_point
+from shoplake.hooks import BatchContext, BatchHook, batch_hooks
 from shoplake.landing import ledger as L
 from shoplake.landing.archive import FAILED_FOLDER, archive_target, finish_move
 from shoplake.landing.files import classify, in_progress, landed_file
@@ -44,9 +45,10 @@ from shoplake.outcomes import BatchOutcome, FileOutcome, Progress, RunReport
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run(settings: Settings, progress: Progress | None = None, notifiers: Notifiers | None = None) -> RunReport:
+def run(settings: Settings, progress: Progress | None = None, notifiers: Notifiers | None = None, *,
+        hooks: list[BatchHook] | None = None) -> RunReport:
     """Process every waiting file of the landing store now, one batch per business date, oldest first."""
-    with Session(settings, notifiers=notifiers, progress=progress) as session:
+    with Session(settings, notifiers=notifiers, progress=progress, hooks=hooks) as session:
         report = session.report
         session.scan()
         groups = session.waiting_groups()
@@ -77,8 +79,10 @@ class Session:
     """One process's hold on a lake; use as a context manager."""
 
     def __init__(self, settings: Settings, *, notifiers: Notifiers | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, hooks: list[BatchHook] | None = None) -> None:
         self.settings = settings
+        # The hooks every batch runs (settings decide which), then the caller's own (tests, embedders).
+        self.hooks: list[BatchHook] = [*batch_hooks(settings), *(hooks or [])]
         self.contracts: ContractSet = load_contracts(settings.contracts)
         self.models = gold.load_models(settings.models, contracts=self.contracts)
         self.landing = open_store(settings.landing)
@@ -185,7 +189,11 @@ class Session:
                 self.report.recovered.append(f"batch {batch_id} was committed by {batch['owner']}: finished "
                                              f"archiving ({moved} file(s) moved)")
             else:
-                self._roll_back(batch_id, f"interrupted ({batch['owner']} stopped while it ran); rolled back")
+                error = f"interrupted ({batch['owner']} stopped while it ran); rolled back"
+                context = self.context(batch_id, batch["business_date"], batch["kind"],
+                                       BatchOutcome(batch_id, batch["business_date"], L.ROLLED_BACK, error=error))
+                self._roll_back(batch_id, error)
+                tell_hooks(self.hooks, "rolled_back", context, error)
                 self.report.recovered.append(f"batch {batch_id} of {batch['owner']} was interrupted: rolled back, "
                                              "its files wait again")
                 self.notifiers.send(Event(BATCH_ROLLED_BACK, f"batch {batch_id} was interrupted and rolled back",
@@ -357,7 +365,7 @@ class Session:
         self.ledger.queue([w.file_id for w in waiting], batch_id)
         outcome = BatchOutcome(batch_id, business_date, L.RUNNING, reason=reason)
         started = time.perf_counter()
-        run = Batch(self, outcome, waiting, replay=replay)
+        run = Batch(self, outcome, waiting, replay=replay, context=self.context(batch_id, business_date, kind, outcome))
         try:
             run.load()
         except LeaseLost:
@@ -367,11 +375,20 @@ class Session:
         except BaseException:
             # Interrupted (a second Ctrl-C, a bug): nothing half-written stays; the files wait again.
             if not self.lock_lost.is_set():
-                self._roll_back(batch_id, "abandoned: interrupted while running; rolled back")
+                why = "abandoned: interrupted while running; rolled back"
+                self._roll_back(batch_id, why)
+                tell_hooks(self.hooks, "rolled_back", run.context, why)
             raise
         outcome.seconds = time.perf_counter() - started
         self.report.batches.append(outcome)
         return outcome
+
+    def context(self, batch_id: str, business_date: date, kind: str, outcome: BatchOutcome) -> BatchContext:
+        """What the hooks read about a batch; the versions before are the ones noted so far (none yet for a
+        batch just started)."""
+        return BatchContext(batch_id=batch_id, business_date=business_date, kind=kind, settings=self.settings,
+                            engine=self.engine, ledger=self.ledger, lake=self.lake, outcome=outcome,
+                            versions_before=self.ledger.table_versions(batch_id))
 
     def _archive(self, batch_id: str) -> int:
         """Move a committed batch's files to their recorded archive paths; returns how many moved."""
