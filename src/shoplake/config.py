@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -85,6 +85,93 @@ class Maintenance(BaseModel):
         return value
 
 
+AlertLevel = Literal["info", "warning", "critical"]
+ALERT_LEVELS: tuple[AlertLevel, ...] = ("info", "warning", "critical")  # least to most urgent
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def env_secret(variable: str) -> str:
+    """The value of the environment variable holding a secret; missing or empty is an error, never ''."""
+    value = os.environ.get(variable, "")
+    if not value.strip():
+        raise ValueError(f"environment variable {variable} is not set or is empty; export it before running "
+                         "(secrets are read from the environment only, never from shoplake.yml)")
+    return value
+
+
+def _secret_variable(value: str | None) -> str | None:
+    """A setting naming a secret's variable: a variable name (never the secret pasted in) that is set now."""
+    if value is None:
+        return None
+    # The value is not echoed: someone may have pasted the secret itself here.
+    if not _ENV_NAME.fullmatch(value):
+        raise ValueError("must be the name of an environment variable (such as SLACK_WEBHOOK_URL), not the secret")
+    env_secret(value)
+    return value
+
+
+class WebhookAlerts(BaseModel):
+    """A Slack-compatible incoming webhook; its URL holds a token, so only the variable holding it is named."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # the input may be a pasted secret
+
+    url_env: str  # the environment variable holding the webhook URL
+    timeout_seconds: float = Field(5.0, gt=0)  # per attempt; one retry after a failed attempt
+    blocks: bool = True  # add Slack `blocks` (a section and a context line) next to the plain `text`
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_url(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "url" in values:
+            raise ValueError("the webhook URL is a secret: put it in an environment variable and name it as url_env")
+        return values
+
+    _url_env = field_validator("url_env", mode="after")(_secret_variable)
+
+
+class EmailAlerts(BaseModel):
+    """Alerts by mail through an SMTP server; the password only from the environment variable named."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, hide_input_in_errors=True)
+
+    host: str
+    port: int | None = Field(None, ge=1, le=65535)  # default: 465 with ssl, 587 with starttls, else 25
+    from_: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    starttls: bool = False  # upgrade a plain connection with STARTTLS (port 587)
+    ssl: bool = False  # TLS from the first byte (SMTPS, port 465)
+    username: str | None = None
+    password_env: str | None = None  # the environment variable holding the password
+    timeout_seconds: float = Field(10.0, gt=0)
+
+    _password_env = field_validator("password_env", mode="after")(_secret_variable)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EmailAlerts:
+        if self.starttls and self.ssl:
+            raise ValueError("choose one of starttls (port 587) and ssl (port 465)")
+        if self.password_env and not self.username:
+            raise ValueError("password_env is set without a username to log in with")
+        if self.username and not self.password_env:
+            raise ValueError("username is set without password_env (the variable holding its password)")
+        return self
+
+    @property
+    def smtp_port(self) -> int:
+        return self.port or (465 if self.ssl else 587 if self.starttls else 25)
+
+
+class Alerts(BaseModel):
+    """Where alerts go besides the log, from which level, and how soon the same alert may go again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: WebhookAlerts | None = None
+    email: EmailAlerts | None = None
+    min_level: AlertLevel = "warning"  # events below this level reach the log only
+    resend_after_minutes: float = Field(60.0, ge=0)  # the same alert is not sent again this soon; 0: always
+
+
 class Settings(BaseModel):
     """Where files land and tables live, which engine runs, and the knobs a shop may turn."""
 
@@ -114,6 +201,7 @@ class Settings(BaseModel):
     reporting_currency: str = "USD"  # marts sum amounts converted to this currency (fx_rates feed)
     kpis: Kpis = Kpis()  # thresholds of the KPI definitions
     maintenance: Maintenance = Maintenance()  # `shoplake maintain`: vacuum and archive retention
+    alerts: Alerts = Alerts()  # webhook and email channels (secrets from the environment), dedup window
 
     @field_validator("reporting_currency", mode="after")
     @classmethod

@@ -27,6 +27,7 @@ from itertools import groupby
 from types import TracebackType
 from typing import Any
 
+from shoplake.alerts import alert_notifiers
 from shoplake.batch import LOCK, Batch, tell_hooks
 from shoplake.config import Settings
 from shoplake.contracts import ContractSet, LoadMode, load_contracts
@@ -99,10 +100,10 @@ class Session:
             settings.scratch.mkdir(parents=True, exist_ok=True)
             self.cache = settings.scratch / "_landing_cache"
             self.ledger = L.Ledger(settings.state_db_url)
+            self.notifiers = notifiers or alert_notifiers(settings, self.ledger.engine)  # log + shoplake.yml alerts
         except BaseException:
             engine.close()
             raise
-        self.notifiers = notifiers or Notifiers()
         self.progress = progress
         self.report = RunReport(lake=self.lake)
         self._heartbeat: threading.Thread | None = None
