@@ -294,3 +294,26 @@ def test_a_channel_that_is_down_is_logged_and_the_pipeline_goes_on(workspace: Se
     assert "Connection refused" in caplog.text
     assert TOKEN not in caplog.text, "the webhook URL holds a token and is never logged"
     assert len(mailbox.mails) == 1, "the channel that works still delivers"
+
+
+def test_a_webhook_variable_that_holds_no_url_is_refused_without_echoing_it(
+        workspace: Settings, webhook: Webhook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    workspace.alerts = Alerts(webhook=WebhookAlerts(url_env=HOOK_ENV))
+    for value in (f"hooks.example/{TOKEN}", f"ftp://hooks.example/{TOKEN}", f"https://hooks.example/a {TOKEN}"):
+        monkeypatch.setenv(HOOK_ENV, value)
+        with pytest.raises(ConfigError, match=f"{HOOK_ENV} does not hold an http") as raised:
+            alert_notifiers(workspace, store(tmp_path))
+        assert TOKEN not in str(raised.value)
+    monkeypatch.setenv(HOOK_ENV, webhook.url + "\n")  # set from a file: the line break is not part of the URL
+    alert_notifiers(workspace, store(tmp_path)).send(FAILED)
+    assert [path for path, _, _ in webhook.received] == [f"/services/{TOKEN}"]
+
+
+def test_an_unreachable_state_store_does_not_silence_alerts(workspace: Settings, webhook: Webhook, tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    workspace.alerts = Alerts(webhook=WebhookAlerts(url_env=HOOK_ENV))
+    gone = sa.create_engine(f"sqlite:///{tmp_path / 'no such folder' / 'state.db'}")
+    with caplog.at_level(logging.WARNING, logger="shoplake.events"):
+        alert_notifiers(workspace, gone).send(FAILED)
+    assert len(webhook.received) == 1
+    assert "webhook: the state store cannot tell when this alert was last sent" in caplog.text

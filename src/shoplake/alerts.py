@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import logging
+import re
 import smtplib
 import ssl
 import time
@@ -29,6 +31,7 @@ from shoplake.errors import ConfigError, ShoplakeError
 from shoplake.landing.ledger import now
 from shoplake.notify import Event, LogNotifier, Notifier, Notifiers
 
+log = logging.getLogger("shoplake.events")
 RETRY_PAUSE_SECONDS = 1.0  # between a failed attempt and the one retry
 _TEXT_LIMIT = 2900  # Slack cuts a section's text at 3000 characters
 
@@ -51,8 +54,9 @@ class AlertNotSent(ShoplakeError):
     retryable = True
 
 
-def alert_notifiers(settings: Settings, store: sa.Engine) -> Notifiers:
-    """The log, then every channel configured under `alerts:`, each deduplicated through `store`."""
+def alert_notifiers(settings: Settings, store: sa.Engine | None = None) -> Notifiers:
+    """The log, then every channel configured under `alerts:`, each deduplicated through `store` (the
+    operational store; default: an engine on `settings.state_db_url`, opened at the first alert)."""
     config = settings.alerts
     channels: list[tuple[str, Notifier]] = []
     if config.webhook is not None:
@@ -65,7 +69,7 @@ def alert_notifiers(settings: Settings, store: sa.Engine) -> Notifiers:
         channels.append(("email", EmailNotifier(config.email, password, lake=settings.tables_root)))
     if not channels:
         return Notifiers()
-    sent = SentAlerts(store)
+    sent = SentAlerts(store or (lambda: sa.create_engine(settings.state_db_url)))
     window = timedelta(minutes=config.resend_after_minutes)
     return Notifiers([LogNotifier(), *(OncePerWindow(name, channel, sent, window=window,
                                                      min_level=config.min_level) for name, channel in channels)])
@@ -84,9 +88,20 @@ class SentAlerts:
     """When each alert was last sent, in the operational store; a send first claims the alert, so that two
     processes raising the same alert at once send it once."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        alerts_sent.create(engine, checkfirst=True)
+    def __init__(self, engine: sa.Engine | Callable[[], sa.Engine]) -> None:
+        self._engine = engine
+        self._created = False
+
+    @property
+    def engine(self) -> sa.Engine:
+        # Opened and created at the first alert: building the notifiers never touches the store, so an alert
+        # about an unreachable store can still be raised.
+        if not isinstance(self._engine, sa.Engine):
+            self._engine = self._engine()
+        if not self._created:
+            alerts_sent.create(self._engine, checkfirst=True)
+            self._created = True
+        return self._engine
 
     @staticmethod
     def key(channel: str, event: Event) -> str:
@@ -141,7 +156,14 @@ class OncePerWindow:
         if ALERT_LEVELS.index(event.urgency) < self.min_rank:
             return
         key, at = self.sent.key(self.name, event), now()
-        claimed, before = self.sent.claim(key, self.name, event, at, self.window)
+        try:
+            claimed, before = self.sent.claim(key, self.name, event, at, self.window)
+        except sa.exc.SQLAlchemyError as error:
+            # Better a repeated alert than none while the store is down (it may be what the alert is about).
+            log.warning("%s: the state store cannot tell when this alert was last sent (%s); sending it",
+                        self.name, str(error).splitlines()[0])
+            self.channel.send(event)
+            return
         if not claimed:
             return
         try:
@@ -155,7 +177,9 @@ class WebhookNotifier:
     """POSTs Slack-compatible JSON: `text` (and `blocks`) for people, `event` with every field for programs."""
 
     def __init__(self, config: WebhookAlerts, url: str, *, lake: str) -> None:
-        if not url.lower().startswith(("https://", "http://")):
+        url = url.strip()  # a variable set from a file often ends in a line break
+        # Checked here, not by urllib when sending: its error about a bad URL would quote the URL, token and all.
+        if not re.fullmatch(r"https?://[^\s/]+\S*", url, re.IGNORECASE):
             raise ConfigError(f"alerts.webhook.url_env: {config.url_env} does not hold an http(s) URL",
                               hint="set it to the webhook's URL, such as https://hooks.slack.com/services/...")
         self.config = config
