@@ -1,0 +1,1 @@
+"""Quality gates: checks as SQL assertions, the audit that gates gold (write-audit-publish), quality history."""

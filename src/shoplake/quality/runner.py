@@ -1,0 +1,127 @@
+"""The check runner: attach the lake's tables as they stand (a batch's written versions, before it commits),
+run every check through the engine, count its offending rows and keep a few of them as text."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from shoplake.contracts import ContractSet
+from shoplake.engines import Engine
+from shoplake.hooks import CheckResult
+from shoplake.layers import gold, silver
+from shoplake.layers.gold import HISTORY, Model
+from shoplake.outcomes import FileOutcome
+from shoplake.quality.checks import GOLD, SHOPLAKE, SILVER, Check
+
+SAMPLES = 20  # offending rows kept per check
+# shoplake.files: one row per file being audited (a batch's files; for `shoplake check` every loaded file).
+FILE_COLUMNS = (("file", "VARCHAR"), ("feed", "VARCHAR"), ("rows_read", "BIGINT"), ("rows_loaded", "BIGINT"),
+                ("rows_quarantined", "BIGINT"), ("rows_duplicate", "BIGINT"), ("max_quarantine_rate", "DOUBLE"))
+FILES_TABLE = f"{SHOPLAKE}__files"
+_STAGED = "quality__check"
+
+
+@dataclass(frozen=True)
+class AuditedFile:
+    """A file's counts as the reconciliation and quarantine-rate checks read them."""
+
+    file: str
+    feed: str | None
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_duplicate: int
+    max_quarantine_rate: float | None
+
+    @classmethod
+    def of(cls, f: FileOutcome) -> AuditedFile:
+        return cls(f.file, f.feed, f.rows_read, f.rows_loaded, f.rows_quarantined, f.rows_duplicate,
+                   f.max_quarantine_rate)
+
+
+@dataclass
+class CheckRun:
+    """What running the checks found: a result per check run, and why the others were not run."""
+
+    results: list[CheckResult] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # check -> why (an input without data yet)
+
+    @property
+    def failed_errors(self) -> list[CheckResult]:
+        return [r for r in self.results if not r.passed and r.severity == "error"]
+
+
+def files_query(files: Iterable[AuditedFile]) -> exp.Select:
+    """shoplake.files as a query: typed columns, one row per file (no rows: an empty typed table)."""
+    rows = [(f.file, f.feed, f.rows_read, f.rows_loaded, f.rows_quarantined, f.rows_duplicate,
+             f.max_quarantine_rate) for f in files]
+    typed = [exp.alias_(exp.cast(exp.column(f"c{i}"), kind), name, quoted=True)
+             for i, (name, kind) in enumerate(FILE_COLUMNS)]
+    if not rows:
+        return exp.select(*(exp.alias_(exp.cast(exp.null(), kind), name, quoted=True)
+                            for name, kind in FILE_COLUMNS)).where(exp.false())
+    values = exp.values([tuple(exp.convert(v) for v in row) for row in rows], alias="f",
+                        columns=[f"c{i}" for i in range(len(FILE_COLUMNS))])
+    return exp.select(*typed).from_(values)
+
+
+def attach(engine: Engine, lake: str, contracts: ContractSet, models: list[Model],
+           parameters: dict[str, str | int | float], files: Iterable[AuditedFile]) -> set[tuple[str, str]]:
+    """Expose what checks read; returns the (schema, table) pairs that exist (hold data)."""
+    present: set[tuple[str, str]] = {(SHOPLAKE, "settings"), (SHOPLAKE, "files")}
+    attached = silver.attach_silver(engine, contracts, lake)
+    for feed in attached:
+        present.add((SILVER, feed))
+        present.add((SILVER, feed + HISTORY))
+    for model in models:
+        if engine.attach_delta(gold.gold_path(lake, model.name), GOLD, model.name):
+            present.add((GOLD, model.name))
+    engine.create_table(f"{SHOPLAKE}__settings", gold.settings_query(parameters))
+    engine.create_view(SHOPLAKE, "settings", f"{SHOPLAKE}__settings")
+    engine.create_table(FILES_TABLE, files_query(files))
+    engine.create_view(SHOPLAKE, "files", FILES_TABLE)
+    return present
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def run_check(engine: Engine, check: Check) -> CheckResult:
+    """One check's verdict; an error in its SQL (a column that is not there, a type error) is the check
+    failing with that message, never an exception."""
+    try:
+        rows = engine.create_table(_STAGED, check.query)
+        columns = engine.columns(_STAGED)
+        sample = engine.fetch(exp.select(exp.Star()).from_(exp.to_identifier(_STAGED, quoted=True)).limit(SAMPLES))
+    except Exception as error:  # the engine's own errors differ per engine; each is this check's failure
+        lines = str(error).strip().splitlines()
+        message = f"{type(error).__name__}: {lines[0] if lines else 'no message'}"[:500]
+        return CheckResult(name=check.name, severity=check.severity, passed=False, failing_rows=0,
+                           description=f"the check could not run: {message}", samples=({"error": message},))
+    finally:
+        with contextlib.suppress(Exception):  # nothing was staged when the query failed first
+            engine.drop(_STAGED)
+    samples = tuple({c: _text(v) for c, v in zip(columns, row, strict=True)} for row in sample)
+    return CheckResult(name=check.name, severity=check.severity, passed=rows == 0, failing_rows=rows,
+                       description=check.description, samples=samples)
+
+
+def run_checks(engine: Engine, checks: list[Check], *, lake: str, contracts: ContractSet, models: list[Model],
+               parameters: dict[str, str | int | float], files: Iterable[AuditedFile]) -> CheckRun:
+    """Run every check whose inputs exist; a check reading a table without data yet (a feed no file has
+    loaded, a model not built) is skipped and says why."""
+    present = attach(engine, lake, contracts, models, parameters, files)
+    run = CheckRun()
+    for check in checks:
+        missing = sorted(f"{s}.{t}" for s, t in check.reads if (s, t) not in present)
+        if missing:
+            run.skipped[check.name] = f"{', '.join(missing)} has no data yet"
+            continue
+        run.results.append(run_check(engine, check))
+    return run
