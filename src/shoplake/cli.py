@@ -456,5 +456,9 @@ def demo(
         say(Text.assemble("a customer's versions: ", (hint, "bold")))
 
 
+from shoplake.commands import check as check_command  # noqa: E402  (commands/ register themselves)
+
+check_command.register(app)
+
 if __name__ == "__main__":
     app()

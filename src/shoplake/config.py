@@ -186,6 +186,7 @@ class Settings(BaseModel):
     engine: str = "duckdb"
     contracts: list[Path] = []  # project folders whose YAML contracts override or extend the built-in pack
     models: list[Path] = []  # project folders of extra or replacement gold models
+    checks: list[Path] = []  # project folders of checks (*.sql, *.yml); default: checks/ beside shoplake.yml
     state_url: str | None = None  # SQLAlchemy URL of the operational store; default SQLite in the lake
     memory_limit: str = "1GB"  # DuckDB engine
     threads: int | None = None  # DuckDB engine
@@ -303,7 +304,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     for name in Settings.model_fields:
         env = os.environ.get(ENV_PREFIX + name.upper())
         if env is not None:
-            values[name] = env.split(os.pathsep) if name in ("contracts", "models") else env
+            values[name] = env.split(os.pathsep) if name in ("contracts", "models", "checks") else env
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         settings = Settings.model_validate(values)
@@ -313,6 +314,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     project = path.parent if path.is_file() else Path(".")
     if not settings.contracts and (project / "contracts").is_dir():
         settings.contracts = [project / "contracts"]
+    if not settings.checks and (project / "checks").is_dir():
+        settings.checks = [project / "checks"]
     return settings
 
 
@@ -328,7 +331,9 @@ def _relative_to(values: dict[str, Any], base: Path) -> dict[str, Any]:
     for name in ("landing", "lake", "archive", "work_dir"):
         if name in fixed:
             fixed[name] = fix(fixed[name])
-    for name in ("contracts", "models"):
+    if isinstance(fixed.get("checks"), str):  # `checks: <folder>`: one folder
+        fixed["checks"] = [fixed["checks"]]
+    for name in ("contracts", "models", "checks"):
         if isinstance(fixed.get(name), list):
             fixed[name] = [fix(v) for v in fixed[name]]
     return fixed

@@ -84,4 +84,6 @@ class BatchHook:
 def batch_hooks(settings: Settings) -> list[BatchHook]:
     """The hooks every batch of a session runs, in order (each module adds its own here)."""
     hooks: list[BatchHook] = []
+    from shoplake.quality.audit import AuditHook  # write-audit-publish: the checks gate gold (quality/)
+    hooks.append(AuditHook(settings))
     return hooks
