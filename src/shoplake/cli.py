@@ -381,9 +381,15 @@ def maintain(
 
 @app.command()
 @handle_errors
-def status(config: Path = ConfigOpt, lake: str = LakeOpt, limit: int = 30) -> None:
-    """Show the file ledger and recent batches."""
+def status(config: Path = ConfigOpt, lake: str = LakeOpt, limit: int = 30,
+           runs: bool = typer.Option(False, "--runs", help="The last LIMIT runs: stage timings, rows, Delta versions.")
+           ) -> None:
+    """Show the file ledger and recent batches (or, with --runs, the run history)."""
     settings = _settings(config, lake=lake, existing_lake=True)
+    if runs:
+        from shoplake.runs import print_runs
+
+        return print_runs(settings, limit)
     state = api.status(settings, limit=limit)
     batches = Table(title="batches (newest first)")
     for name in ("batch", "date", "engine", "status", "files", "read", "loaded", "quarantined", "error"):

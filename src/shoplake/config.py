@@ -172,6 +172,41 @@ class Alerts(BaseModel):
     resend_after_minutes: float = Field(60.0, ge=0)  # the same alert is not sent again this soon; 0: always
 
 
+class Lineage(BaseModel):
+    """Where each batch's OpenLineage run events go (START, then COMPLETE or FAIL); off unless file or url is set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: Path | None = None  # append each event as one JSON line to this file
+    url: str | None = None  # POST each event to this OpenLineage server (e.g. Marquez: http://host:5000)
+    endpoint: str = "api/v1/lineage"  # the server's path for events
+    api_key_env: str | None = None  # the environment variable holding the server's API key (sent as Bearer)
+    timeout_seconds: float = Field(5.0, gt=0)
+    namespace: str = "shoplake"  # the job's namespace
+    project: str | None = None  # the job is shoplake.<project>.batch; default: the lake folder's name
+
+    @field_validator("url", mode="after")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
+    @field_validator("api_key_env", mode="after")
+    @classmethod
+    def _key_variable(cls, value: str | None) -> str | None:
+        # Only a variable's name: the key itself never sits in shoplake.yml; it must be set when the run starts.
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError("must be the name of an environment variable holding the API key, not the key")
+        if value is not None and not os.environ.get(value, "").strip():
+            raise ValueError(f"environment variable {value} is not set or is empty; export it before running")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.file is not None or self.url is not None
+
+
 class Settings(BaseModel):
     """Where files land and tables live, which engine runs, and the knobs a shop may turn."""
 
@@ -202,6 +237,7 @@ class Settings(BaseModel):
     reporting_currency: str = "USD"  # marts sum amounts converted to this currency (fx_rates feed)
     kpis: Kpis = Kpis()  # thresholds of the KPI definitions
     maintenance: Maintenance = Maintenance()  # `shoplake maintain`: vacuum and archive retention
+    lineage: Lineage = Lineage()  # OpenLineage run events of every batch, to a file or an HTTP endpoint
     alerts: Alerts = Alerts()  # webhook and email channels (secrets from the environment), dedup window
 
     @field_validator("reporting_currency", mode="after")
@@ -336,4 +372,6 @@ def _relative_to(values: dict[str, Any], base: Path) -> dict[str, Any]:
     for name in ("contracts", "models", "checks"):
         if isinstance(fixed.get(name), list):
             fixed[name] = [fix(v) for v in fixed[name]]
+    if isinstance(fixed.get("lineage"), dict) and fixed["lineage"].get("file") is not None:
+        fixed["lineage"] = {**fixed["lineage"], "file": fix(fixed["lineage"]["file"])}
     return fixed

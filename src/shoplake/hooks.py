@@ -86,4 +86,6 @@ def batch_hooks(settings: Settings) -> list[BatchHook]:
     hooks: list[BatchHook] = []
     from shoplake.quality.audit import AuditHook  # write-audit-publish: the checks gate gold (quality/)
     hooks.append(AuditHook(settings))
+    from shoplake.lineage import run_observers  # run history, and OpenLineage events when `lineage:` is set
+    hooks.extend(run_observers(settings))
     return hooks
