@@ -110,3 +110,14 @@ def test_status_runs_shows_each_run_with_its_timings_and_versions(project: tuple
     assert "missing.csv" in result.output
     one = runner.invoke(app, ["status", "--runs", "--limit", "1"]).output
     assert records(root)[0].batch_id in one and first.batch_id not in one
+
+
+def test_status_runs_on_a_lake_without_run_history_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shoplake.landing.ledger import Ledger
+
+    (tmp_path / "shoplake.yml").write_text("landing: landing\nlake: lake\n")
+    monkeypatch.chdir(tmp_path)
+    Ledger(load_settings(tmp_path / "shoplake.yml").state_db_url).close()  # a state store from before the history
+    result = runner.invoke(app, ["status", "--runs"])
+    assert result.exit_code == 0, result.output
+    assert "no runs recorded yet" in result.output
