@@ -207,6 +207,23 @@ class Lineage(BaseModel):
         return self.file is not None or self.url is not None
 
 
+class Monitoring(BaseModel):
+    """What `shoplake monitor` judges and how strictly (README, monitor); `monitor_every` runs it from watch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    check_days: int = Field(7, ge=1)  # the newest business dates judged (missing files, volume, quarantine trend)
+    stuck_minutes: float = Field(60.0, gt=0)  # a batch running longer than this, lease alive: warning
+    arrival_grace_hours: float = Field(3.0, ge=0)  # a feed's next file is overdue this long after its usual arrival
+    volume_weeks: int = Field(4, ge=1)  # volume baseline: the same weekday over this many weeks before the day
+    volume_min_points: int = Field(3, ge=1)  # fewer same-weekday days: every day of those weeks; fewer still: none
+    volume_z: float = Field(3.5, gt=0)  # robust z-score (median, MAD) a day must reach to be an anomaly
+    volume_warn_change: float = Field(0.2, gt=0)  # ... and its rows this share off the median: warning
+    volume_critical_low: float = Field(0.5, gt=0, lt=1)  # ... at most this share of the median: critical
+    volume_critical_high: float = Field(2.0, gt=1)  # ... at least this multiple of the median: critical
+    quarantine_rise: float = Field(0.05, gt=0, le=1)  # quarantine rate up this much across check_days: warning
+
+
 class Settings(BaseModel):
     """Where files land and tables live, which engine runs, and the knobs a shop may turn."""
 
@@ -237,6 +254,8 @@ class Settings(BaseModel):
     reporting_currency: str = "USD"  # marts sum amounts converted to this currency (fx_rates feed)
     kpis: Kpis = Kpis()  # thresholds of the KPI definitions
     maintenance: Maintenance = Maintenance()  # `shoplake maintain`: vacuum and archive retention
+    monitor_every: float = Field(300.0, ge=0)  # watch: run the monitor every this many seconds; 0: never
+    monitor: Monitoring = Monitoring()  # `shoplake monitor`: freshness, volume, quarantine trend, health
     lineage: Lineage = Lineage()  # OpenLineage run events of every batch, to a file or an HTTP endpoint
     alerts: Alerts = Alerts()  # webhook and email channels (secrets from the environment), dedup window
 

@@ -23,6 +23,7 @@ from shoplake.landing import ledger as L
 from shoplake.landing.files import in_progress
 from shoplake.landing.policy import ready_batches
 from shoplake.landing.storage import Entry, LocalStore
+from shoplake.monitor import MonitorSchedule
 from shoplake.notify import Notifiers
 from shoplake.pipeline import BatchOutcome, Session
 
@@ -72,6 +73,7 @@ class Watcher:
             stability = Stability(s.settle_seconds)
             last_scan = -float("inf")
             tick = min(max(s.settle_seconds / 4, 0.05), 1.0)
+            checkup = MonitorSchedule(s, session.notifiers)  # every monitor_every seconds, between batches
             try:
                 while not self.stop.is_set():
                     clock = time.monotonic()
@@ -96,6 +98,7 @@ class Watcher:
                             self.on_batch(outcome)
                     if session.lock_lost.is_set():
                         break
+                    checkup.tick(time.monotonic())
                     self._dirty.wait(tick)
             finally:
                 if observer is not None:
