@@ -182,6 +182,17 @@ def test_a_late_feed_is_stale_and_its_next_file_overdue_only_after_its_usual_del
     assert found["stale"].numbers["age_hours"] == 28.0
 
 
+def test_an_unchanged_file_sent_again_keeps_the_feed_fresh(tmp_path: Path) -> None:
+    settings, ledger = _store(tmp_path)
+    last = _daily(ledger, "products", 10)  # products: max_age_hours 36
+    again = datetime.combine(last + timedelta(days=1), datetime.min.time()) + timedelta(hours=26)
+    _file(ledger, "products", last + timedelta(days=1), 40, again, status=store.DUPLICATE)
+    ledger.close()
+    report = monitor(settings, now=again + timedelta(hours=20))  # 44 h after the last loaded file
+    assert not {"stale", "overdue"} & _codes(report, "products"), [f.message for f in report.findings]
+    assert "stale" in _codes(monitor(settings, now=again + timedelta(hours=37)), "products")
+
+
 def test_a_backfilled_lake_of_past_dates_is_not_overdue(tmp_path: Path) -> None:
     settings, ledger = _store(tmp_path)
     _daily(ledger, "orders", 10, delay=timedelta(days=300))  # loaded long after their dates

@@ -21,6 +21,9 @@ from shoplake.monitor_findings import Check, Code, Finding, Level
 ARRIVED = (store.WAITING, store.QUEUED, store.ARCHIVING, store.LOADED, store.DUPLICATE)
 # A file whose rows are in the lake (archiving: counts final, the move to processed/ pending).
 LOADED = (store.ARCHIVING, store.LOADED)
+# A file that shows the lake holds the feed's current data: loaded, or the same content as a loaded one (an
+# unchanged catalogue sent again is fresh news that nothing changed).
+CURRENT = (*LOADED, store.DUPLICATE)
 LAG_FILES = 14  # a feed's usual arrival delay is the median over its newest files, this many
 
 
@@ -43,8 +46,8 @@ class FeedHistory:
     failed: dict[date, str] = field(default_factory=dict)  # dates with a failed file -> its error
     arrivals: list[tuple[date, datetime]] = field(default_factory=list)  # (business date, detected_at), by date
     newest_date: date | None = None  # the newest business date delivered, all time
-    last_loaded_at: datetime | None = None  # when the newest loaded file was detected, all time (UTC)
-    last_loaded_date: date | None = None  # the newest business date loaded, all time
+    last_loaded_at: datetime | None = None  # when the newest loaded (or duplicate) file was detected (UTC)
+    last_loaded_date: date | None = None  # the newest business date loaded (or sent again unchanged)
 
 
 @dataclass
@@ -143,7 +146,7 @@ def read_snapshot(engine: sa.Engine, settings: Settings, now: datetime) -> Snaps
                                        .group_by(files.c.feed)).all()
         last_loaded = conn.execute(sa.select(files.c.feed, sa.func.max(files.c.detected_at),
                                              sa.func.max(files.c.business_date))
-                                   .where(files.c.feed.is_not(None), files.c.status.in_(LOADED))
+                                   .where(files.c.feed.is_not(None), files.c.status.in_(CURRENT))
                                    .group_by(files.c.feed)).all()
         batches = conn.execute(sa.select(store.batches).where(sa.or_(
             store.batches.c.status.in_([store.RUNNING, store.COMMITTED]),
