@@ -17,6 +17,7 @@ import itertools
 import statistics
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from shoplake.config import Settings
@@ -217,10 +218,9 @@ def _lease_alive(snapshot: Snapshot, owner: str | None, now: datetime) -> bool:
         for lock in snapshot.locks)
 
 
-def _batch_numbers(batch: dict[str, object]) -> dict[str, int | float | str | None]:
-    started = batch["started_at"]
-    return {"status": str(batch["status"]), "kind": str(batch["kind"]), "files": int(str(batch["files"])),
-            "started_at": _iso(started) if isinstance(started, datetime) else None}
+def _batch_numbers(batch: dict[str, Any]) -> dict[str, int | float | str | None]:
+    return {"status": batch["status"], "kind": batch["kind"], "files": batch["files"],
+            "started_at": _iso(batch["started_at"])}
 
 
 def _at(moment: datetime) -> str:
