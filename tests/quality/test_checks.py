@@ -23,7 +23,7 @@ from shoplake.quality.audit import check_lake, load_suite
 from shoplake.quality.checks import CheckError, load_folder, pack_dir, parse_check_file, parse_check_list
 from shoplake.quality.generated import key_not_null, key_unique, nullable_keys, one_current_version
 from shoplake.quality.history import report_key, results_history
-from shoplake.quality.runner import SAMPLES, run_check
+from shoplake.quality.runner import SAMPLES, judge, run_check
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +217,16 @@ def test_the_pack_loads_against_the_builtin_contracts_and_models() -> None:
     checks = load_folder(pack_dir(), known)
     assert {c.severity for c in checks} == {"error", "warn"}
     assert all(c.description for c in checks)
+
+
+def test_a_broken_check_does_not_stop_the_others_from_counting(engine: Engine) -> None:
+    engine.create_table("orders_u", exp.select("*").from_(exp.values(
+        [(exp.convert(1),), (exp.convert(2),)], alias="t", columns=["order_id"])))
+    engine.create_view("silver", "orders", "orders_u")
+    good = parse_check_file("-- name: two\n-- severity: error\nselect * from silver.orders where order_id = 2", "a.sql")
+    broken = parse_check_file("-- name: broken\n-- severity: warn\nselect nope from silver.orders", "b.sql")
+    passing = parse_check_file("-- name: none\n-- severity: error\nselect * from silver.orders where false", "c.sql")
+    results = judge(engine, [good, broken, passing])
+    assert [(r.name, r.passed, r.failing_rows) for r in results] == [("two", False, 1), ("broken", False, 0),
+                                                                      ("none", True, 0)]
+    assert results[0].samples == ({"order_id": "2"},) and "nope" in results[1].description

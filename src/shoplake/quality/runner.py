@@ -3,7 +3,7 @@ run every check through the engine, count its offending rows and keep a few of t
 
 from __future__ import annotations
 
-import contextlib
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,24 +92,74 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def run_check(engine: Engine, check: Check) -> CheckResult:
-    """One check's verdict; an error in its SQL (a column that is not there, a type error) is the check
-    failing with that message, never an exception."""
+def _message(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else 'no message'}"[:500]
+
+
+def _counted(index: int, check: Check) -> exp.Select:
+    return exp.select(exp.alias_(exp.convert(index), "check_index", quoted=True),
+                      exp.alias_(exp.Count(this=exp.Star()), "failing_rows", quoted=True)).from_(
+        check.query.copy().subquery("offending"))
+
+
+def count_rows(engine: Engine, checks: list[Check]) -> dict[int, int | str]:
+    """Each check's offending rows (by its index), or the message of the error its SQL raised.
+
+    Every count is one branch of a single query: one engine job for all the checks (on Spark a job per
+    check costs seconds). A query that fails is retried check by check, so the others still count."""
+    if not checks:
+        return {}
+    branches: list[exp.Query] = [_counted(i, c) for i, c in enumerate(checks)]
+    union = functools.reduce(lambda a, b: exp.union(a, b, distinct=False), branches)
     try:
-        rows = engine.create_table(_STAGED, check.query)
+        return {int(i): int(n) for i, n in engine.fetch(union)}
+    except Exception:  # some check's SQL fails: each is counted alone below, so the others still count
+        counts: dict[int, int | str] = {}
+    for i, check in enumerate(checks):
+        try:
+            [(_, n)] = engine.fetch(_counted(i, check))
+            counts[i] = int(n)
+        except Exception as error:  # the engines' errors differ; each is this check's failure
+            counts[i] = _message(error)
+    return counts
+
+
+def sample_rows(engine: Engine, check: Check) -> tuple[dict[str, Any], ...]:
+    """Up to SAMPLES of a check's offending rows, values as text."""
+    engine.define_view(_STAGED, check.query)
+    try:
         columns = engine.columns(_STAGED)
-        sample = engine.fetch(exp.select(exp.Star()).from_(exp.to_identifier(_STAGED, quoted=True)).limit(SAMPLES))
-    except Exception as error:  # the engine's own errors differ per engine; each is this check's failure
-        lines = str(error).strip().splitlines()
-        message = f"{type(error).__name__}: {lines[0] if lines else 'no message'}"[:500]
-        return CheckResult(name=check.name, severity=check.severity, passed=False, failing_rows=0,
-                           description=f"the check could not run: {message}", samples=({"error": message},))
+        rows = engine.fetch(exp.select(exp.Star()).from_(exp.to_identifier(_STAGED, quoted=True)).limit(SAMPLES))
     finally:
-        with contextlib.suppress(Exception):  # nothing was staged when the query failed first
-            engine.drop(_STAGED)
-    samples = tuple({c: _text(v) for c, v in zip(columns, row, strict=True)} for row in sample)
-    return CheckResult(name=check.name, severity=check.severity, passed=rows == 0, failing_rows=rows,
-                       description=check.description, samples=samples)
+        engine.drop(_STAGED)
+    return tuple({c: _text(v) for c, v in zip(columns, row, strict=True)} for row in rows)
+
+
+def judge(engine: Engine, checks: list[Check]) -> list[CheckResult]:
+    """Each check's verdict; an error in its SQL (a column that is not there, a type error) is the check
+    failing with that message, never an exception."""
+    results = []
+    for i, counted in sorted(count_rows(engine, checks).items()):
+        check = checks[i]
+        if isinstance(counted, str):
+            results.append(CheckResult(name=check.name, severity=check.severity, passed=False, failing_rows=0,
+                                       description=f"the check could not run: {counted}",
+                                       samples=({"error": counted},)))
+            continue
+        try:
+            samples = sample_rows(engine, check) if counted else ()
+        except Exception as error:  # counted, but its rows cannot be shown (a type the engine cannot return)
+            samples = ({"error": _message(error)},)
+        results.append(CheckResult(name=check.name, severity=check.severity, passed=counted == 0,
+                                   failing_rows=counted, description=check.description, samples=samples))
+    return results
+
+
+def run_check(engine: Engine, check: Check) -> CheckResult:
+    """One check's verdict (see `judge`)."""
+    [result] = judge(engine, [check])
+    return result
 
 
 def run_checks(engine: Engine, checks: list[Check], *, lake: str, contracts: ContractSet, models: list[Model],
@@ -118,10 +168,12 @@ def run_checks(engine: Engine, checks: list[Check], *, lake: str, contracts: Con
     loaded, a model not built) is skipped and says why."""
     present = attach(engine, lake, contracts, models, parameters, files)
     run = CheckRun()
+    runnable = []
     for check in checks:
         missing = sorted(f"{s}.{t}" for s, t in check.reads if (s, t) not in present)
         if missing:
             run.skipped[check.name] = f"{', '.join(missing)} has no data yet"
-            continue
-        run.results.append(run_check(engine, check))
+        else:
+            runnable.append(check)
+    run.results = judge(engine, runnable)
     return run
