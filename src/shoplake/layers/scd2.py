@@ -261,8 +261,20 @@ class _Plan:
         same_state = [*at_instant, DELETED, *[c for c in self.data if c not in k]]
         lineage = [alias(_window(exp.FirstValue(this=col(c)), same_state, [(o, False) for o in ORDER]), c)
                    for c in LINEAGE]
+        # A key observed once (a first load, a new key) is one version, or none if the observation is a
+        # delete: it skips the windows below, which sort every observation (most of a first load's cost).
+        self.cte("counted", select(*[col(c) for c in k], alias(exp.Count(this=exp.Star()), "_n")).from_(
+            "observations").group_by(*[col(c) for c in k]))
+        o, c = "o", "c"
+        once = exp.EQ(this=col("_n", c), expression=lit(1))
+        self.cte("singles", select(f"{o}.*").from_(exp.alias_(exp.to_identifier("observations"), o)).join(
+            exp.alias_(exp.to_identifier("counted"), c), on=self.on_keys(o, c)).where(
+            exp.and_(once, exp.Not(this=col(DELETED, o)))))
+        self.cte("repeated", select(f"{o}.*").from_(exp.alias_(exp.to_identifier("observations"), o)).join(
+            exp.alias_(exp.to_identifier("counted"), c), on=self.on_keys(o, c)).where(
+            exp.GT(this=col("_n", c), expression=lit(1))))
         instants = select(*[col(c) for c in (*self.data, SEQUENCE, DELETED, SEEN)], *lineage,
-                          alias(_window(exp.RowNumber(), at_instant, order_desc), "_last")).from_("observations")
+                          alias(_window(exp.RowNumber(), at_instant, order_desc), "_last")).from_("repeated")
         self.cte("reduced", select("*").from_(exp.alias_(instants.subquery(), "o")).where(
             exp.EQ(this=col("_last"), expression=lit(1))))
         by_time = [(SEQUENCE, False)]
@@ -302,8 +314,15 @@ class _Plan:
         ends = exp.Coalesce(this=col("_closed_at"), expressions=[
             _window(exp.Lead(this=col(VALID_FROM)), k, [("_vid", False)])])
         every = [*self.data, *LINEAGE, *PERIOD]
-        self.cte("computed", select(*[col(c) for c in every[:-2]], alias(ends, VALID_TO),
-                                    alias(ends.copy().is_(exp.null()), CURRENT_FLAG)).from_("versions"))
+        single = select(*[col(c, o) for c in (*self.data, *LINEAGE)],
+                        alias(cast(exp.Add(this=col("_base", "b"), expression=lit(1)), "BIGINT"), VERSION),
+                        alias(col(SEEN, o), LAST_SEEN), alias(col(SEQUENCE, o), VALID_FROM),
+                        alias(exp.null(), VALID_TO), alias(exp.true(), CURRENT_FLAG)).from_(
+            exp.alias_(exp.to_identifier("singles"), o)).join(
+            exp.alias_(exp.to_identifier("bases"), "b"), on=self.on_keys(o, "b"))
+        windowed = select(*[col(c) for c in every[:-2]], alias(ends, VALID_TO),
+                          alias(ends.copy().is_(exp.null()), CURRENT_FLAG)).from_("versions")
+        self.cte("computed", _union([windowed, single]))
         query = self._changes(every)
         for name, cte in self.ctes:
             query = query.with_(name, as_=cte)
