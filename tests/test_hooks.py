@@ -4,6 +4,10 @@ a warning does not, and a hook that breaks after the decision changes nothing.""
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +74,12 @@ class Events:
         self.sent.append(event)
 
 
+@pytest.fixture(autouse=True)
+def only_these_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seam is tested with the tests' own hooks alone: the hooks `batch_hooks` lists have their own tests."""
+    monkeypatch.setattr("shoplake.session.batch_hooks", lambda settings: [])
+
+
 def gold_tables(settings: Settings) -> dict[str, Path]:
     return {p.name: p for p in sorted((Path(settings.tables_root) / "gold").iterdir()) if p.is_dir()}
 
@@ -123,6 +133,7 @@ def test_a_failed_audit_leaves_every_gold_table_where_it_was(workspace: Settings
     assert "orders_have_items (3 rows)" in str(batch.error) and "fine (" not in str(batch.error)
     assert hook.calls == ["started", "written", "audit", "audited", "rolled_back"]
     assert hook.error == batch.error
+    assert {"read", "check", "write", "gold", "audit"} <= set(hook.seen["rolled_back"]["seconds"])
     written, noted = hook.seen["written"]["written"], hook.seen["written"]["before"]
     changed = [p for p in noted if "/gold/" in p and written[p] != noted[p]]
     assert changed, "the second batch wrote gold before the audit failed"
@@ -173,3 +184,36 @@ def test_a_hook_raising_before_the_decision_fails_the_batch(workspace: Settings)
     assert hook.calls == ["started", "written", "rolled_back"]
     tables = gold_tables(workspace)
     assert tables and all(rows(p) == [] for p in tables.values()), "a first batch's gold is emptied again"
+
+
+def test_a_killed_batch_is_told_rolled_back_by_the_next_session(workspace: Settings) -> None:
+    copy_fixture("mini", workspace.landing)
+    env = {**os.environ, "SHOPLAKE_CRASH_AT": "after_silver"}
+    killed = subprocess.run(
+        [sys.executable, "-m", "shoplake", "run", "--landing", str(workspace.landing), "--lake",
+         str(workspace.lake), "--archive", str(workspace.archive)], env=env, capture_output=True, text=True,
+        timeout=300, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    hook = Recorder()
+    report = run(workspace, hooks=[hook])
+    assert hook.calls[0] == "rolled_back", "the killed batch is rolled back before the next one starts"
+    assert hook.error is not None and "interrupted" in hook.error
+    assert any("/silver/" in p for p in hook.seen["rolled_back"]["before"]), "its noted versions are in the context"
+    assert hook.calls[1:] == ["started", "written", "audit", "audited", "committed"]
+    assert [b.status for b in report.batches] == [L.SUCCEEDED]
+
+
+def test_the_settings_hooks_run_before_the_callers(workspace: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    order: list[str] = []
+
+    class Named(BatchHook):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def started(self, batch: BatchContext) -> None:
+            order.append(self.name)
+
+    monkeypatch.setattr("shoplake.session.batch_hooks", lambda settings: [Named("from settings")])
+    copy_fixture("mini", workspace.landing)
+    run(workspace, hooks=[Named("caller's")])
+    assert order == ["from settings", "caller's"]

@@ -13,13 +13,13 @@ from deltalake import DeltaTable
 from typer.testing import CliRunner
 
 from shoplake import api
-from shoplake.batch import LOCK
 from shoplake.cli import app
 from shoplake.config import Maintenance, Settings
 from shoplake.engines import open_engine
 from shoplake.errors import LakeBusy, LeaseLost
 from shoplake.landing import ledger as L
 from shoplake.pipeline import run
+from shoplake.transaction import LOCK
 from tests.conftest import ENGINES, copy_fixture
 
 runner = CliRunner()

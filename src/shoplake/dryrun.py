@@ -114,7 +114,7 @@ def dry_run(settings: Settings) -> DryRunReport:
 
 def _check(engine: Engine, landing: Store, entries: list[Entry], contracts: ContractSet, settings: Settings,
            cache: Path, report: DryRunReport) -> set[str]:
-    """Bronze and silver checks of every data file, as pipeline._Batch.load stages them; returns the
+    """Bronze and silver checks of every data file, as shoplake.stages reads and checks them; returns the
     feeds that already have a silver table."""
     engine.clear()
     ingested_at = datetime.now(UTC).replace(tzinfo=None)

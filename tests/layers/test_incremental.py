@@ -204,7 +204,7 @@ def test_a_failed_batch_takes_its_partition_overwrites_back(workspace: Settings,
         if point == "after_gold":
             raise BatchFailed("stopped after gold (test)")
 
-    monkeypatch.setattr("shoplake.batch.crash_point", fail_after_gold)
+    monkeypatch.setattr("shoplake.stages.crash_point", fail_after_gold)
     drop(workspace, "orders_2026_01_06.csv", ORDERS + "100,1,delivered,2,40.00,USD,2026-01-04 09:00:00,"
          "2026-01-06 10:00:00\n")
     failed = run(workspace)
