@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from shoplake import intake, stages, transaction
+from shoplake.alerts import alert_notifiers
 from shoplake.config import Settings
 from shoplake.contracts import ContractSet, LoadMode, load_contracts
 from shoplake.engines import Engine, open_engine
@@ -65,10 +66,10 @@ class Session:
             settings.scratch.mkdir(parents=True, exist_ok=True)
             self.cache = settings.scratch / "_landing_cache"
             self.ledger = L.Ledger(settings.state_db_url)
+            self.notifiers = notifiers or alert_notifiers(settings, self.ledger.engine)  # log + shoplake.yml alerts
         except BaseException:
             engine.close()
             raise
-        self.notifiers = notifiers or Notifiers()
         self.progress = progress
         self.report = RunReport(lake=self.lake)
         self._heartbeat: threading.Thread | None = None
