@@ -21,13 +21,14 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from deltalake import DeltaTable
 
 from shoplake import alerts, api
 from shoplake.alerts import alert_notifiers, alerts_sent
 from shoplake.config import Alerts, EmailAlerts, Settings, WebhookAlerts, load_settings
 from shoplake.errors import ConfigError
 from shoplake.notify import BATCH_FAILED, FILE_DUPLICATE, Event
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, copy_fixture
 
 HOOK_ENV, PASSWORD_ENV = "SHOPLAKE_TEST_WEBHOOK_URL", "SHOPLAKE_TEST_SMTP_PASSWORD"
 TOKEN = "T000/B000/s3cr3tt0ken"  # the secret part of a webhook URL: never in a log line
@@ -278,6 +279,36 @@ def test_a_failing_batch_alerts_once_through_each_channel(workspace: Settings, w
     with sa.create_engine(workspace.state_db_url).connect() as conn:
         assert sorted(conn.execute(sa.select(alerts_sent.c.channel, alerts_sent.c.kind))) == [
             ("email", "batch_failed"), ("webhook", "batch_failed")]
+
+
+def test_a_batch_breaking_an_error_check_keeps_gold_and_alerts_through_both_channels(
+        workspace: Settings, webhook: Webhook, mailbox: Mailbox, tmp_path: Path) -> None:
+    workspace.alerts = channels(mailbox)
+    copy_fixture("mini", workspace.landing)
+    assert [b.status for b in api.run(workspace).batches] == ["succeeded"]
+    webhook.received.clear()  # day 1's rejected shipping file was alerted too
+    mailbox.mails.clear()
+    sales = DeltaTable(str(Path(workspace.tables_root) / "gold" / "fact_sales")).to_pyarrow_table().to_pylist()
+    (workspace.landing / "orders_2026_01_06.csv").write_text(
+        "order_id,customer_id,status,num_items,order_amount,currency,created_at,updated_at\n"
+        "200,1,delivered,1,5000.00,USD,2026-01-06 09:00:00,2026-01-06 10:00:00\n")
+    (workspace.landing / "order_items_2026_01_06.csv").write_text(  # a sale gold would show
+        "order_item_id,order_id,product_id,status,sale_price,created_at,updated_at\n"
+        "2000,200,10,delivered,5000.00,2026-01-06 09:00:00,2026-01-06 10:00:00\n")
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    (checks / "no_big_orders.sql").write_text("-- severity: error\n-- description: no order of 1000 or more\n"
+                                              "select order_id from silver.orders where order_amount >= 1000\n")
+    workspace.checks = [checks]
+    [batch] = api.run(workspace).batches
+    assert batch.status == "failed" and "no_big_orders (1 rows)" in str(batch.error)
+    assert DeltaTable(str(Path(workspace.tables_root) / "gold" / "fact_sales")).to_pyarrow_table().to_pylist() \
+        == sales, "gold stays at the previous batch's rows"
+    [(_, _, body)] = webhook.received
+    assert (body["event"]["kind"], body["event"]["batch_id"]) == ("batch_failed", batch.batch_id)
+    assert "no_big_orders (1 rows)" in body["text"]
+    [(_, _, mail)] = mailbox.mails
+    assert "no_big_orders (1 rows)" in mail["Subject"] and "business_date: 2026-01-06" in mail.get_content()
 
 
 def test_a_channel_that_is_down_is_logged_and_the_pipeline_goes_on(workspace: Settings, mailbox: Mailbox,
