@@ -81,8 +81,9 @@ def shoplake(base: Path, engine: str, crash_at: str | None = None) -> subprocess
 
 
 def archived(base: Path) -> list[str]:
+    """The archived data files (validation reports are named by batch ids, which differ from run to run)."""
     return sorted(p.relative_to(base / "archive").as_posix().split("/", 1)[0] + "/" + p.name
-                  for p in (base / "archive").rglob("*") if p.is_file())
+                  for p in (base / "archive").rglob("*") if p.is_file() and p.parent.name != "validation-reports")
 
 
 def kill(days: Path, base: Path, engine: str, point: str, nth: int) -> None:

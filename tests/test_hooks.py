@@ -77,7 +77,7 @@ class Events:
 @pytest.fixture(autouse=True)
 def only_these_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
     """The seam is tested with the tests' own hooks alone: the hooks `batch_hooks` lists have their own tests."""
-    monkeypatch.setattr("shoplake.session.batch_hooks", lambda settings: [])
+    monkeypatch.setattr("shoplake.session.batch_hooks", lambda settings, **_: [])
 
 
 def gold_tables(settings: Settings) -> dict[str, Path]:
@@ -213,7 +213,7 @@ def test_the_settings_hooks_run_before_the_callers(workspace: Settings, monkeypa
         def started(self, batch: BatchContext) -> None:
             order.append(self.name)
 
-    monkeypatch.setattr("shoplake.session.batch_hooks", lambda settings: [Named("from settings")])
+    monkeypatch.setattr("shoplake.session.batch_hooks", lambda settings, **_: [Named("from settings")])
     copy_fixture("mini", workspace.landing)
     run(workspace, hooks=[Named("caller's")])
     assert order == ["from settings", "caller's"]

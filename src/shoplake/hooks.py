@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from shoplake.config import Settings
+    from shoplake.contracts import ContractSet
     from shoplake.engines import Engine
     from shoplake.landing.ledger import Ledger
+    from shoplake.layers.gold import Model
     from shoplake.outcomes import BatchOutcome
 
 Severity = Literal["error", "warn"]
@@ -81,11 +83,13 @@ class BatchHook:
         return None
 
 
-def batch_hooks(settings: Settings) -> list[BatchHook]:
-    """The hooks every batch of a session runs, in order (each module adds its own here)."""
+def batch_hooks(settings: Settings, *, contracts: ContractSet | None = None,
+                models: list[Model] | None = None) -> list[BatchHook]:
+    """The hooks every batch of a session runs, in order (each module adds its own here); `contracts`
+    and `models`: the session's, loaded once (each hook loads the settings' own without them)."""
     hooks: list[BatchHook] = []
     from shoplake.quality.audit import AuditHook  # write-audit-publish: the checks gate gold (quality/)
-    hooks.append(AuditHook(settings))
+    hooks.append(AuditHook(settings, contracts=contracts, models=models))
     from shoplake.lineage import run_observers  # run history, and OpenLineage events when `lineage:` is set
     hooks.extend(run_observers(settings))
     return hooks

@@ -49,9 +49,10 @@ class Session:
                  progress: Progress | None = None, hooks: list[BatchHook] | None = None) -> None:
         self.settings = settings
         # The hooks every batch runs (settings decide which), then the caller's own (tests, embedders).
-        self.hooks: list[BatchHook] = [*batch_hooks(settings), *(hooks or [])]
         self.contracts: ContractSet = load_contracts(settings.contracts)
         self.models = gold.load_models(settings.models, contracts=self.contracts)
+        self.hooks: list[BatchHook] = [*batch_hooks(settings, contracts=self.contracts, models=self.models),
+                                       *(hooks or [])]
         self.landing = open_store(settings.landing)
         if isinstance(self.landing, LocalStore) and not self.landing.root.is_dir():
             raise ConfigError(f"landing folder {self.landing.root} does not exist",

@@ -55,6 +55,28 @@ contracts: [contracts]  # folders of YAML contracts that override or extend the 
 #   vacuum_retention_hours: 168  # old table versions stay readable (show --as-of) this long
 #   archive_retention_days: 90   # archived landing files kept this long; null: forever
 #   compact_target_size: null    # bytes per compacted file (128MB, 1GiB); null: the engine's default
+# checks: [checks]      # folders of extra checks (SQL files, YAML lists) that audit every batch
+# alerts:               # channels for alerts; secrets only from the named environment variables
+#   min_level: warning          # info | warning | critical
+#   resend_after_minutes: 60    # the same alert is not sent again within this window
+#   webhook: {url_env: SLACK_WEBHOOK_URL}
+#   email: {host: smtp.example.com, from: shoplake@shop.example, to: [ops@shop.example],
+#           starttls: true, username: shoplake, password_env: SHOPLAKE_SMTP_PASSWORD}
+# lineage:              # OpenLineage run events of every batch (off unless file or url is set)
+#   file: lineage/events.jsonl
+#   url: null                   # an OpenLineage server; api_key_env names the key's variable
+# monitor_every: 300    # watch: run the monitor every this many seconds; 0: never
+# monitor:              # `shoplake monitor` (README, monitoring)
+#   check_days: 7               # the newest business dates judged
+#   stuck_minutes: 60           # a batch running longer than this: warning
+#   arrival_grace_hours: 3      # a feed's next file is overdue this long after its usual arrival
+#   volume_weeks: 4             # volume baseline: the same weekday over this many weeks
+#   volume_min_points: 3        # fewer same-weekday days: every day of those weeks
+#   volume_z: 3.5               # robust z-score (median, MAD) of an anomaly
+#   volume_warn_change: 0.2     # ... and this share off the median: warning
+#   volume_critical_low: 0.5    # ... at most this share of the median: critical
+#   volume_critical_high: 2.0   # ... at least this multiple of the median: critical
+#   quarantine_rise: 0.05       # quarantine rate up this much across the judged dates: warning
 """
 
 README_TEMPLATE = """\

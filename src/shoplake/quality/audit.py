@@ -33,10 +33,12 @@ class Suite:
     models: list[Model]
 
 
-def load_suite(settings: Settings) -> Suite:
-    """The built-in, generated and project checks; a bad check file is a CheckError (configuration)."""
-    contracts = load_contracts(settings.contracts)
-    models = gold.load_models(settings.models, contracts=contracts)
+def load_suite(settings: Settings, *, contracts: ContractSet | None = None,
+               models: list[Model] | None = None) -> Suite:
+    """The built-in, generated and project checks; a bad check file is a CheckError (configuration).
+    `contracts`, `models`: the settings' own, when the caller has loaded them already."""
+    contracts = contracts if contracts is not None else load_contracts(settings.contracts)
+    models = models if models is not None else gold.load_models(settings.models, contracts=contracts)
     known = {(GOLD, m.name) for m in models} | {(SILVER, c.feed) for c in contracts} | {
         (SILVER, c.feed + HISTORY) for c in contracts if c.load.mode is LoadMode.SCD2}
     return Suite(load_checks(list(settings.checks), generated_checks(models, contracts), known), contracts, models)
@@ -46,9 +48,10 @@ class AuditHook(BatchHook):
     """Audits every batch (`audit`) and keeps the verdict (`audited`): results in `check_results`, the
     validation report in `<archive>/validation-reports/<batch_id>.json`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, contracts: ContractSet | None = None,
+                 models: list[Model] | None = None) -> None:
         # Loaded when the session starts, so a bad check file stops the run before a file is touched.
-        self.suite = load_suite(settings)
+        self.suite = load_suite(settings, contracts=contracts, models=models)
         self.archive = open_store(settings.archive_dir)
         self.skipped: dict[str, dict[str, str]] = {}  # batch -> check -> why it did not run
         self.reports: dict[str, str] = {}  # batch -> where its validation report is
