@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,3 +35,27 @@ def copy_fixture(name: str, landing: Path) -> None:
     for path in (FIXTURES / name).iterdir():
         if path.is_file() and path.suffix in (".csv", ".json"):
             shutil.copy(path, landing / path.name)
+
+
+# The audit adds about 25 s to every Spark batch (re-reading every table and one planned query over all
+# checks). Spark tests about something else (crashes, parity, interop, incremental gold) run without it;
+# tests/quality audits on both engines. DuckDB batches are always audited.
+SPARK_AUDIT = {"on": False}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _spark_batches_skip_the_audit() -> Iterator[None]:
+    from shoplake import session
+    from shoplake.quality.audit import AuditHook
+
+    real = session.batch_hooks
+
+    def hooks(settings: Settings, **kwargs: Any) -> list[Any]:
+        found = real(settings, **kwargs)
+        if settings.engine != "spark" or SPARK_AUDIT["on"]:
+            return found
+        return [h for h in found if not isinstance(h, AuditHook)]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(session, "batch_hooks", hooks)
+        yield
