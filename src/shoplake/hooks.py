@@ -3,8 +3,8 @@ attach, without the stage code knowing about any of them.
 
 A batch's transaction calls every hook in order:
   started      the batch is in the ledger and its files are queued; nothing is written yet
-  written      every table the batch writes (bronze, quarantine, silver, gold) is written; nothing is
-               committed, and readers still see the previous versions in the ledger
+  written      every table the batch writes (bronze, quarantine, silver, gold) is written; the batch is
+               not committed, and the ledger still records every table's previous version
   audit        each hook may return check results; one failed error-level result fails the batch
   audited      every hook sees all the results (stored, reported)
   committed    the batch is committed in the ledger: its versions are the ones readers see
