@@ -8,11 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shoplake.contracts import load_contracts
-from shoplake.engines import open_engine
-from shoplake.layers.checks import typed_value
-from shoplake.layers.sql import alias, lit, select
 from tests.conftest import ENGINES
+from tests.layers.typed import read_typed
 
 CASES = {
     "1050": 1050,
@@ -33,17 +30,5 @@ CASES = {
 
 @pytest.mark.parametrize("engine_name", ENGINES)
 def test_integers_are_digits_or_whole_decimals_on_both_engines(engine_name: str, tmp_path: Path) -> None:
-    contract = load_contracts(None)["orders"]
-    engine = open_engine(engine_name, temp_dir=tmp_path / "tmp")
-    try:
-        values = list(CASES)
-        rows = [select(alias(lit(i), "i"), alias(lit(v), "order_id")) for i, v in enumerate(values)]
-        union = rows[0]
-        for row in rows[1:]:
-            union = union.union(row, distinct=False)
-        engine.create_table("raw_ids", union)
-        got = {values[i]: v for i, v in engine.fetch(select("i", alias(typed_value(contract, "order_id"), "v"))
-                                                      .from_("raw_ids"))}
-    finally:
-        engine.close()
+    got = read_typed(engine_name, tmp_path, "orders", "order_id", list(CASES))
     assert got == CASES

@@ -8,11 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shoplake.contracts import load_contracts
-from shoplake.engines import open_engine
-from shoplake.layers.checks import typed_value
-from shoplake.layers.sql import alias, lit, select
 from tests.conftest import ENGINES
+from tests.layers.typed import read_typed
 
 CASES = {
     "2026-01-05": datetime(2026, 1, 5),
@@ -33,17 +30,5 @@ CASES = {
 
 @pytest.mark.parametrize("engine_name", ENGINES)
 def test_timestamps_with_and_without_a_zone_are_read_into_utc(engine_name: str, tmp_path: Path) -> None:
-    contract = load_contracts(None)["orders"]
-    engine = open_engine(engine_name, temp_dir=tmp_path / "tmp")
-    try:
-        values = list(CASES)
-        rows = [select(alias(lit(i), "i"), alias(lit(v), "created_at")) for i, v in enumerate(values)]
-        union = rows[0]
-        for row in rows[1:]:
-            union = union.union(row, distinct=False)
-        engine.create_table("raw_times", union)
-        query = select("i", alias(typed_value(contract, "created_at"), "at")).from_("raw_times")
-        got = {values[i]: at for i, at in engine.fetch(query)}
-    finally:
-        engine.close()
+    got = read_typed(engine_name, tmp_path, "orders", "created_at", list(CASES))
     assert got == CASES
