@@ -93,9 +93,13 @@ def test_landing_archive_and_lake_on_s3(s3: object, tmp_path: Path) -> None:
         "orders_2026_01_05.csv"
 
     assert keys(s3, "shop/landing/") == [], "every file left the landing prefix (copied, then deleted)"
-    assert keys(s3, "shop/archive/") == sorted(
+    archived = keys(s3, "shop/archive/")
+    assert [k for k in archived if not k.startswith("validation-reports/")] == sorted(
         [f"processed/2026-01-05/{p.name}" for p in (FIXTURES / "mini").iterdir() if "shipping" not in p.name]
         + ["failed/2026-01-05/shipping_2026_01_05.csv", "processed/2026-01-04/orders/late_2026_01_04.csv"])
+    # Each batch's validation report sits beside the archived files, on S3 too.
+    assert [k for k in archived if k.startswith("validation-reports/")] == sorted(
+        f"validation-reports/{b.batch_id}.json" for b in report.batches)
     orders = DeltaTable(f"s3://{BUCKET}/shop/lake/silver/orders").to_pyarrow_table()
     assert sorted(orders.column("order_id").to_pylist()) == [100, 103]
     quarantined = DeltaTable(f"s3://{BUCKET}/shop/lake/quarantine/orders").to_pyarrow_table().to_pylist()
