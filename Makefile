@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
+PG_STAMP := $(VENV)/.installed-postgres
 
 .PHONY: demo test lint unit integration bench clean
 
@@ -18,13 +19,20 @@ $(STAMP): pyproject.toml
 # through Spark's own resolver (spark.jars.packages) when the first session starts.
 $(SPARK_STAMP): $(STAMP)
 	@java -version >/dev/null 2>&1 || { echo "the Spark tests need Java 17+ (java not found)"; exit 1; }
-	$(BIN)/pip install --quiet -e '.[spark,test]'
+	$(BIN)/pip install --quiet -e '.[spark,postgres,test]'
 	@touch $(SPARK_STAMP)
+
+# The PostgreSQL tests (publish, the state store on PostgreSQL) start their own server from the
+# installed binaries (tests/pg.py: initdb + pg_ctl under a temporary folder); apt installs them when missing.
+$(PG_STAMP):
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		apt-get install -y postgresql || { apt-get update && apt-get install -y postgresql; }
+	@mkdir -p $(VENV) && touch $(PG_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/shoplake demo
 
-test: $(SPARK_STAMP) lint
+test: $(SPARK_STAMP) $(PG_STAMP) lint
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from shoplake.config import Settings
+from tests.pg import pg_database, postgres, state_url  # noqa: F401  (PostgreSQL: one server per session)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from shoplake.config import Settings
 from shoplake.generate import generate
+from shoplake.landing.ledger import database_url
 from shoplake.pipeline import run
 from tests.engines.test_parity import TABLES, rows
 
@@ -69,10 +70,13 @@ def one_day_baseline(one_day: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return uninterrupted(one_day, tmp_path_factory.mktemp("baseline"))
 
 
-def shoplake(base: Path, engine: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "SHOPLAKE_CRASH_AT"}
+def shoplake(base: Path, engine: str, crash_at: str | None = None,
+             state_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SHOPLAKE_CRASH_AT", "SHOPLAKE_STATE_URL")}
     if crash_at:
         env["SHOPLAKE_CRASH_AT"] = crash_at
+    if state_url:
+        env["SHOPLAKE_STATE_URL"] = state_url
     return subprocess.run(
         [sys.executable, "-m", "shoplake", "run", "--landing", str(base / "landing"), "--lake", str(base / "lake"),
          "--archive", str(base / "archive"), "--engine", engine],
@@ -86,20 +90,20 @@ def archived(base: Path) -> list[str]:
                   for p in (base / "archive").rglob("*") if p.is_file() and p.parent.name != "validation-reports")
 
 
-def kill(days: Path, base: Path, engine: str, point: str, nth: int) -> None:
+def kill(days: Path, base: Path, engine: str, point: str, nth: int, state_url: str | None = None) -> None:
     shutil.copytree(days, base / "landing")
-    killed = shoplake(base, engine, f"{point}@{nth}")
+    killed = shoplake(base, engine, f"{point}@{nth}", state_url)
     assert killed.returncode == -signal.SIGKILL, f"expected a SIGKILL at {point}@{nth}:\n{killed.stderr[-3000:]}"
 
 
-def kill_and_recover(days: Path, base: Path, engine: str, point: str, nth: int) -> None:
-    kill(days, base, engine, point, nth)
-    recovered = shoplake(base, engine)
+def kill_and_recover(days: Path, base: Path, engine: str, point: str, nth: int, state_url: str | None = None) -> None:
+    kill(days, base, engine, point, nth, state_url)
+    recovered = shoplake(base, engine, state_url=state_url)
     assert recovered.returncode in (0, 1), recovered.stderr[-3000:]
     assert "rolled back" in recovered.stdout or "finished archiving" in recovered.stdout, recovered.stdout
 
 
-def assert_same_lake(base: Path, baseline: Path) -> None:
+def assert_same_lake(base: Path, baseline: Path, state_url: str | None = None) -> None:
     for layer, name in TABLES:
         assert (base / "lake" / layer / name).exists() == (baseline / "lake" / layer / name).exists(), name
         if not (baseline / "lake" / layer / name).exists():
@@ -110,7 +114,7 @@ def assert_same_lake(base: Path, baseline: Path) -> None:
         assert got[1] == want[1], f"{layer}.{name}: rows differ"
     assert archived(base) == archived(baseline)
     assert not [p for p in (base / "landing").rglob("*") if p.is_file()], "every file left landing"
-    engine = sa.create_engine(f"sqlite:///{base / 'lake' / '_state' / 'shoplake.db'}")
+    engine = sa.create_engine(database_url(state_url or f"sqlite:///{base / 'lake' / '_state' / 'shoplake.db'}"))
     with engine.connect() as conn:
         final = conn.execute(sa.text(
             "SELECT relative, status FROM files WHERE status NOT IN ('waiting', 'queued', 'archiving')")).all()
@@ -122,11 +126,21 @@ def assert_same_lake(base: Path, baseline: Path) -> None:
     assert set(per_file.values()) == {1}, f"a file was finished twice: {per_file.most_common(3)}"
 
 
-@pytest.mark.parametrize(("point", "nth"), KILLS, ids=[f"{p}@{n}" for p, n in KILLS])
+# Every kill with the state store on SQLite (in the lake); two of them, one rolled back and one finished,
+# with the state store on PostgreSQL.
+STATE_KILLS = [(point, nth, "sqlite") for point, nth in KILLS] + [
+    pytest.param(point, nth, "postgresql", marks=pytest.mark.postgres)
+    for point, nth in (("during_silver", 3), ("during_archive", 3))]
+
+
+@pytest.mark.parametrize(("point", "nth", "state_url"), STATE_KILLS, indirect=["state_url"],
+                         ids=[f"{p}@{n}" for p, n in KILLS] + ["during_silver@3-postgresql",
+                                                                 "during_archive@3-postgresql"])
 def test_a_killed_duckdb_run_is_recovered_to_the_uninterrupted_result(
-        days: Path, baseline: Path, tmp_path: Path, point: str, nth: int) -> None:
-    kill_and_recover(days, tmp_path, "duckdb", point, nth)
-    assert_same_lake(tmp_path, baseline)
+        days: Path, baseline: Path, tmp_path: Path, point: str, nth: int, state_url: str) -> None:
+    store = None if state_url.startswith("sqlite") else state_url  # SQLite: the default store in the lake
+    kill_and_recover(days, tmp_path, "duckdb", point, nth, store)
+    assert_same_lake(tmp_path, baseline, store)
 
 
 # One day of four feeds on Spark (a Spark run's time is mostly per-job overhead, not data): the first

@@ -129,7 +129,21 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def ledger_rows(state: Path, sql: str) -> list[tuple[object, ...]]:
+def ledger_rows(state: Path | str, sql: str) -> list[tuple[object, ...]]:
+    """Rows of the state store at `state`: a SQLite file, or a store's URL (SQLite or PostgreSQL)."""
+    if isinstance(state, str):
+        import sqlalchemy as sa
+
+        from shoplake.landing.ledger import database_url
+
+        engine = sa.create_engine(database_url(state), poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                return [tuple(row) for row in conn.execute(sa.text(sql))]
+        except sa.exc.DBAPIError:
+            return []  # the store or its tables not created yet
+        finally:
+            engine.dispose()
     if not state.exists():
         return []
     with sqlite3.connect(state) as conn:
@@ -140,14 +154,14 @@ def ledger_rows(state: Path, sql: str) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.integration
-def test_a_running_watcher_picks_up_a_trigger_file(tmp_path: Path) -> None:
+def test_a_running_watcher_picks_up_a_trigger_file(tmp_path: Path, state_url: str) -> None:
     landing = tmp_path / "landing"
     landing.mkdir()
     (tmp_path / "shoplake.yml").write_text(yaml.safe_dump({
         "landing": "landing", "lake": "lake", "archive": "archive", "settle_seconds": 0.3, "scan_seconds": 2,
-        "batching": {"max_files": 100, "max_wait_minutes": 60},
+        "batching": {"max_files": 100, "max_wait_minutes": 60}, "state_url": state_url,
     }))
-    state = tmp_path / "lake" / "_state" / "shoplake.db"
+    state = state_url
     watcher = subprocess.Popen([sys.executable, "-m", "shoplake", "watch"], cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"})
     try:
@@ -296,9 +310,10 @@ def test_a_signal_finishes_or_abandons_the_batch_in_flight(tmp_path: Path, signa
         assert DeltaTable(bronze).to_pyarrow_table().num_rows == 0, "and rolled back when the batch was abandoned"
 
 
-def test_waiting_files_and_their_clock_survive_a_restart(workspace: Settings) -> None:
+def test_waiting_files_and_their_clock_survive_a_restart(workspace: Settings, state_url: str) -> None:
     from shoplake.pipeline import Session
 
+    workspace.state_url = state_url
     copy_fixture("mini", workspace.landing)
     with Session(workspace) as session:
         first = session.scan()

@@ -224,6 +224,53 @@ class Monitoring(BaseModel):
     quarantine_rise: float = Field(0.05, gt=0, le=1)  # quarantine rate up this much across check_days: warning
 
 
+def _no_password(value: str | None, what: str) -> str | None:
+    """A PostgreSQL URL names user, host and database; its password comes from PGPASSWORD or ~/.pgpass."""
+    if value is None or not value.startswith(("postgresql", "postgres:")):
+        return value
+    netloc = value.split("://", 1)[-1].split("/", 1)[0]
+    if "@" in netloc and ":" in netloc.rsplit("@", 1)[0]:
+        raise ValueError(f"{what} holds a password; remove it and export PGPASSWORD (or add it to ~/.pgpass)")
+    return value
+
+
+class Publish(BaseModel):
+    """`shoplake publish` (and every batch of run and watch, once its audit passed): gold, and optionally
+    silver and bronze, copied into a PostgreSQL database for BI tools (README, PostgreSQL)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, hide_input_in_errors=True)
+
+    url: str  # postgresql://user@host:port/database, without the password
+    gold_schema: str = Field("warehouse", alias="schema")  # gold's star schema and marts
+    # Seed-style schemas: silver as `production`, bronze as `staging` (None: not published).
+    silver_schema: str | None = None
+    bronze_schema: str | None = None
+    seed_schemas: bool = False  # shorthand: silver_schema production, bronze_schema staging
+    state_schema: str = "shoplake"  # where publish_state records the Delta version each table holds
+
+    @field_validator("url", mode="after")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if not re.match(r"postgres(ql)?(\+psycopg)?://", value):
+            raise ValueError(f"{value!r} is not a postgresql:// URL")
+        _no_password(value, "the publish URL")
+        return value
+
+    @field_validator("gold_schema", "silver_schema", "bronze_schema", "state_schema", mode="after")
+    @classmethod
+    def _schema_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+            raise ValueError(f"{value!r} is not a schema name (lower-case letters, digits and _)")
+        return value
+
+    @model_validator(mode="after")
+    def _seed(self) -> Publish:
+        if self.seed_schemas:
+            self.silver_schema = self.silver_schema or "production"
+            self.bronze_schema = self.bronze_schema or "staging"
+        return self
+
+
 class Settings(BaseModel):
     """Where files land and tables live, which engine runs, and the knobs a shop may turn."""
 
@@ -238,6 +285,7 @@ class Settings(BaseModel):
     engine: str = "duckdb"
     contracts: list[Path] = []  # project folders whose YAML contracts override or extend the built-in pack
     models: list[Path] = []  # project folders of extra or replacement gold models
+    gold_models: list[str] | None = None  # build only these models and those they read; None: all
     checks: list[Path] = []  # project folders of checks (*.sql, *.yml); default: checks/ beside shoplake.yml
     state_url: str | None = None  # SQLAlchemy URL of the operational store; default SQLite in the lake
     memory_limit: str = "1GB"  # DuckDB engine
@@ -258,6 +306,7 @@ class Settings(BaseModel):
     monitor: Monitoring = Monitoring()  # `shoplake monitor`: freshness, volume, quarantine trend, health
     lineage: Lineage = Lineage()  # OpenLineage run events of every batch, to a file or an HTTP endpoint
     alerts: Alerts = Alerts()  # webhook and email channels (secrets from the environment), dedup window
+    publish: Publish | None = None  # copy gold (and silver/bronze) to PostgreSQL after every batch
 
     @field_validator("reporting_currency", mode="after")
     @classmethod
@@ -266,6 +315,17 @@ class Settings(BaseModel):
         if not re.fullmatch(r"[A-Z]{3}", code):
             raise ValueError(f"{value!r} is not a currency code; write three letters such as USD or EUR")
         return code
+
+    @field_validator("publish", mode="before")
+    @classmethod
+    def _publish_url(cls, value: Any) -> Any:
+        """`publish: postgresql://...` (or SHOPLAKE_PUBLISH) is the URL with every other default."""
+        return {"url": value} if isinstance(value, str) else value
+
+    @field_validator("state_url", mode="after")
+    @classmethod
+    def _state_url(cls, value: str | None) -> str | None:
+        return _no_password(value, "state_url")
 
     @field_validator("lease_seconds", mode="after")
     @classmethod
@@ -339,7 +399,10 @@ class Settings(BaseModel):
 
     @property
     def state_db_url(self) -> str:
-        return self.state_url or f"sqlite:///{(self.scratch / '_state' / 'shoplake.db').resolve()}"
+        from shoplake.landing.ledger import database_url  # postgresql:// through psycopg 3
+
+        return database_url(self.state_url) if self.state_url else \
+            f"sqlite:///{(self.scratch / '_state' / 'shoplake.db').resolve()}"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -175,6 +175,14 @@ def _clock_fence(previous: int) -> int:
     return max(previous + 1, int(datetime.now(UTC).timestamp() * 1_000_000))
 
 
+def database_url(url: str) -> str:
+    """A state store URL as SQLAlchemy opens it: `postgresql://` (and `postgres://`) through psycopg 3."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
+    return url
+
+
 def _busy(owner: str, expires_at: datetime) -> LakeBusy:
     return LakeBusy(f"the lake is in use by {owner} (lease until {expires_at:%Y-%m-%d %H:%M:%S} UTC)",
                     hint="one shoplake process writes a lake at a time; stop the other one or wait for its "
@@ -185,7 +193,11 @@ class Ledger:
     def __init__(self, url: str) -> None:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(url)
+        try:
+            self.engine = sa.create_engine(database_url(url))
+        except (sa.exc.NoSuchModuleError, ImportError) as error:
+            raise ConfigError(f"state_url: {error}",
+                              hint="install the driver: pip install 'shoplake[postgres]'") from None
         try:
             metadata.create_all(self.engine)
             self._add_missing_columns()
@@ -234,7 +246,8 @@ class Ledger:
         """Every file's counts and archive path, the tables' versions and the batch `committed`, in one
         transaction that also proves the lock (name, owner) is still held; False (nothing written) if not."""
         with self._tx() as conn:
-            holder = conn.execute(sa.select(locks.c.owner).where(locks.c.name == lock[0])).scalar()
+            # FOR UPDATE: on PostgreSQL no other connection takes the lock between this proof and the commit.
+            holder = conn.execute(sa.select(locks.c.owner).where(locks.c.name == lock[0]).with_for_update()).scalar()
             if holder != lock[1]:
                 return False
             self.record_table_states(tables, batch_id, conn)
@@ -429,7 +442,7 @@ class Ledger:
         """
         expires = now() + timedelta(seconds=seconds)
         with self._tx() as conn:
-            row = conn.execute(sa.select(locks).where(locks.c.name == name)).first()
+            row = conn.execute(sa.select(locks).where(locks.c.name == name).with_for_update()).first()
             if row is None:
                 fence = _clock_fence(0)
                 try:
