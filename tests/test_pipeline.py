@@ -33,6 +33,7 @@ def named_rows(settings: Settings, layer: str, name: str) -> list[dict[str, Any]
     return rows
 
 
+@pytest.mark.builds_gold
 def test_mini_batch_counts_reasons_and_kpis(on_engine: Settings) -> None:
     workspace = on_engine
     copy_fixture("mini", workspace.landing)

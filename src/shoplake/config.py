@@ -422,7 +422,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     for name in Settings.model_fields:
         env = os.environ.get(ENV_PREFIX + name.upper())
         if env is not None:
-            values[name] = env.split(os.pathsep) if name in ("contracts", "models", "checks") else env
+            values[name] = (env.split(os.pathsep) if name in ("contracts", "models", "checks")
+                            else [n.strip() for n in env.split(",") if n.strip()] if name == "gold_models" else env)
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         settings = Settings.model_validate(values)

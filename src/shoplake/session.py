@@ -50,8 +50,10 @@ class Session:
         self.settings = settings
         # The hooks every batch runs (settings decide which), then the caller's own (tests, embedders).
         self.contracts: ContractSet = load_contracts(settings.contracts)
-        self.models = gold.load_models(settings.models, contracts=self.contracts)
-        self.hooks: list[BatchHook] = [*batch_hooks(settings, contracts=self.contracts, models=self.models),
+        # Checks know every model (one of a model not built is skipped); batches build the selected ones.
+        every_model = gold.load_models(settings.models, contracts=self.contracts)
+        self.models = gold.select_models(every_model, settings.gold_models)
+        self.hooks: list[BatchHook] = [*batch_hooks(settings, contracts=self.contracts, models=every_model),
                                        *(hooks or [])]
         self.landing = open_store(settings.landing)
         if isinstance(self.landing, LocalStore) and not self.landing.root.is_dir():

@@ -119,6 +119,7 @@ def assert_one_succeeded(report: Any) -> None:
     assert [b.status for b in report.batches] == ["succeeded"], [b.error for b in report.batches]
 
 
+@pytest.mark.builds_gold
 def test_batches_rewrite_only_the_partitions_they_change(on_engine: Settings, tmp_path: Path,
                                                         gold_runs: list[gold.GoldRun]) -> None:
     settings = on_engine

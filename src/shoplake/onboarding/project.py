@@ -26,6 +26,7 @@ lake: lake              # where the Delta tables (and the state store of a local
 engine: duckdb          # duckdb or spark
 contracts: [contracts]  # folders of YAML contracts that override or extend the built-in pack
 # models: []            # folders of extra or replacement gold models (SQL)
+# gold_models: null     # build only these gold models and those they read (default: all)
 # state_url: null       # SQLAlchemy URL of the operational store (default: SQLite in the lake)
 # memory_limit: 1GB     # DuckDB engine
 # threads: null         # DuckDB engine (default: all cores)
