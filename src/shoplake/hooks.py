@@ -92,4 +92,6 @@ def batch_hooks(settings: Settings, *, contracts: ContractSet | None = None,
     hooks.append(AuditHook(settings, contracts=contracts, models=models))
     from shoplake.lineage import run_observers  # run history, and OpenLineage events when `lineage:` is set
     hooks.extend(run_observers(settings))
+    from shoplake.publish import publish_hooks  # gold to PostgreSQL once committed, when `publish:` is set
+    hooks.extend(publish_hooks(settings))
     return hooks
