@@ -27,7 +27,8 @@ engine: duckdb          # duckdb or spark
 contracts: [contracts]  # folders of YAML contracts that override or extend the built-in pack
 # models: []            # folders of extra or replacement gold models (SQL)
 # gold_models: null     # build only these gold models and those they read (default: all)
-# state_url: null       # SQLAlchemy URL of the operational store (default: SQLite in the lake)
+# state_url: null       # SQLAlchemy URL of the operational store (default: SQLite in the lake), or
+#                       # postgresql://user@host:5432/db (password from PGPASSWORD or ~/.pgpass)
 # memory_limit: 1GB     # DuckDB engine
 # threads: null         # DuckDB engine (default: all cores)
 # spark_master: null    # Spark engine: local[N], spark://host:7077, yarn
@@ -66,6 +67,13 @@ contracts: [contracts]  # folders of YAML contracts that override or extend the 
 # lineage:              # OpenLineage run events of every batch (off unless file or url is set)
 #   file: lineage/events.jsonl
 #   url: null                   # an OpenLineage server; api_key_env names the key's variable
+# publish:              # copy gold to PostgreSQL after every batch and with `shoplake publish` (off unless set)
+#   url: postgresql://shoplake@db.example:5432/shop  # no password here: PGPASSWORD or ~/.pgpass
+#   schema: warehouse           # gold's star schema and marts
+#   seed_schemas: false         # true: silver as production, bronze as staging
+#   silver_schema: null         # or name the silver and bronze schemas yourself
+#   bronze_schema: null
+#   state_schema: shoplake      # holds publish_state: the Delta version each published table has
 # monitor_every: 300    # watch: run the monitor every this many seconds; 0: never
 # monitor:              # `shoplake monitor` (README, monitoring)
 #   check_days: 7               # the newest business dates judged
