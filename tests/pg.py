@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,18 +28,6 @@ USER = "shoplake"  # the server's superuser in the tests
 PASSWORD = "shoplake-test"  # given to clients through PGPASSWORD only, like a user's deployment
 STATE_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 _names = itertools.count()
-
-
-def _binaries() -> Path:
-    """The folder holding initdb and pg_ctl: on PATH, else the newest /usr/lib/postgresql/<major>/bin."""
-    found = shutil.which("initdb")
-    if found and shutil.which("pg_ctl"):
-        return Path(found).resolve().parent
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
-    if not versions:
-        pytest.fail("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql): "
-                    "run `make test`, which installs it with apt-get install -y postgresql", pytrace=False)
-    return Path(versions[-1]).parent
 
 
 def _free_port() -> int:
@@ -73,16 +62,34 @@ def _run_as_owner(command: list[str], owner: str | None) -> subprocess.Completed
     return subprocess.run(full, capture_output=True, text=True, check=False, timeout=120)
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
+class PostgresMissing(RuntimeError):
+    """PostgreSQL cannot be started here (not installed, no user to run it as, initdb or start failed)."""
+
+
+def _binaries() -> Path:
+    """The folder holding initdb and pg_ctl: on PATH, else the newest /usr/lib/postgresql/<major>/bin."""
+    found = shutil.which("initdb")
+    if found and shutil.which("pg_ctl"):
+        return Path(found).resolve().parent
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if not versions:
+        raise PostgresMissing("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql): "
+                              "run `make test`, which installs it with apt-get install -y postgresql")
+    return Path(versions[-1]).parent
+
+
+@contextmanager
+def running_server() -> Iterator[PostgresServer]:
+    """A new PostgreSQL server under a temporary folder on a free port, stopped and deleted on exit;
+    PGPASSWORD is set meanwhile (the shoplake processes started inherit it)."""
     binaries = _binaries()
     owner: str | None = None
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            pytest.fail("running as root needs the `postgres` system user to start PostgreSQL "
-                        "(apt-get install -y postgresql creates it)", pytrace=False)
+            raise PostgresMissing("running as root needs the `postgres` system user to start PostgreSQL "
+                                  "(apt-get install -y postgresql creates it)") from None
         owner = "postgres"
     folder = Path(tempfile.mkdtemp(prefix="shoplake-pg-"))
     data = folder / "data"
@@ -97,7 +104,7 @@ def postgres() -> Iterator[PostgresServer]:
                             "-A", "scram-sha-256", "--no-sync", "-E", "UTF8", "--locale", "C"], owner)
     if initdb.returncode != 0:
         shutil.rmtree(folder, ignore_errors=True)
-        pytest.fail(f"initdb failed: {initdb.stderr[-2000:]}", pytrace=False)
+        raise PostgresMissing(f"initdb failed: {initdb.stderr[-2000:]}")
     options = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
                "-c full_page_writes=off -c max_connections=100")
     started = _run_as_owner([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),
@@ -105,9 +112,9 @@ def postgres() -> Iterator[PostgresServer]:
     if started.returncode != 0:
         log = (folder / "log").read_text(errors="replace")[-2000:] if (folder / "log").exists() else ""
         shutil.rmtree(folder, ignore_errors=True)
-        pytest.fail(f"pg_ctl start failed: {started.stderr[-1000:]} {log}", pytrace=False)
+        raise PostgresMissing(f"pg_ctl start failed: {started.stderr[-1000:]} {log}")
     previous = os.environ.get("PGPASSWORD")
-    os.environ["PGPASSWORD"] = PASSWORD  # inherited by the shoplake processes the tests start
+    os.environ["PGPASSWORD"] = PASSWORD
     try:
         yield PostgresServer("127.0.0.1", port, USER)
     finally:
@@ -117,6 +124,20 @@ def postgres() -> Iterator[PostgresServer]:
             os.environ["PGPASSWORD"] = previous
         _run_as_owner([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], owner)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """The session's server, started when a test first needs it; a test needing it fails without it."""
+    try:
+        server = running_server()
+        found = server.__enter__()
+    except PostgresMissing as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield found
+    finally:
+        server.__exit__(None, None, None)
 
 
 @pytest.fixture
