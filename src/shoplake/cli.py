@@ -463,10 +463,12 @@ def demo(
 
 
 from shoplake.commands import check as check_command  # noqa: E402  (commands/ register themselves)
+from shoplake.commands import dashboard as dashboard_command  # noqa: E402
 from shoplake.commands import monitor as monitor_command  # noqa: E402
 from shoplake.commands import publish as publish_command  # noqa: E402
 
 check_command.register(app)
+dashboard_command.register(app)
 monitor_command.register(app)
 publish_command.register(app)
 
