@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
 PG_STAMP := $(VENV)/.installed-postgres
+CHROMIUM_STAMP := $(VENV)/.installed-chromium
 
 .PHONY: demo test lint unit integration bench clean
 
@@ -12,14 +13,14 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "shoplake needs Python 3.11+"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[dashboard,test]'
 	@touch $(STAMP)
 
 # The Spark engine's tests need PySpark, delta-spark and Java 17+; Delta's jars come from Maven Central
 # through Spark's own resolver (spark.jars.packages) when the first session starts.
 $(SPARK_STAMP): $(STAMP)
 	@java -version >/dev/null 2>&1 || { echo "the Spark tests need Java 17+ (java not found)"; exit 1; }
-	$(BIN)/pip install --quiet -e '.[spark,postgres,test]'
+	$(BIN)/pip install --quiet -e '.[spark,postgres,dashboard,test]'
 	@touch $(SPARK_STAMP)
 
 # The PostgreSQL tests (publish, the state store on PostgreSQL) start their own server from the
@@ -29,10 +30,17 @@ $(PG_STAMP):
 		apt-get install -y postgresql || { apt-get update && apt-get install -y postgresql; }
 	@mkdir -p $(VENV) && touch $(PG_STAMP)
 
+# The dashboard's browser test drives Debian's chromium through Playwright (pip), never a browser of
+# Playwright's own (no `playwright install`); apt installs chromium when missing.
+$(CHROMIUM_STAMP):
+	@command -v chromium >/dev/null 2>&1 || \
+		apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }
+	@mkdir -p $(VENV) && touch $(CHROMIUM_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/shoplake demo
 
-test: $(SPARK_STAMP) $(PG_STAMP) lint
+test: $(SPARK_STAMP) $(PG_STAMP) $(CHROMIUM_STAMP) lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
