@@ -250,3 +250,23 @@ def test_pipeline_health_shows_batches_ledger_and_quarantine(browser: Any, serve
     assert browser.get_by_text("Quarantine browser").count() == 1
     assert browser.locator('[data-testid="stDataFrame"]').count() >= 2  # quarantined rows, the ledger
     screenshot(browser, "pipeline")
+
+
+def test_the_command_binds_loopback_unless_told(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from shoplake.cli import app
+    from shoplake.commands import dashboard
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(dashboard.subprocess, "run", lambda command, check: started.append(command) or
+                        subprocess.CompletedProcess(command, 0))
+    lake = str(tmp_path / "lake")
+    assert CliRunner().invoke(app, ["dashboard", "--lake", lake]).exit_code == 0
+    assert CliRunner().invoke(app, ["dashboard", "--lake", lake, "--host", "0.0.0.0", "--port", "9000"]).exit_code == 0
+    first, second = started
+    assert first[first.index("--server.address") + 1] == "127.0.0.1"
+    assert first[first.index("--server.port") + 1] == "8501"
+    assert (second[second.index("--server.address") + 1], second[second.index("--server.port") + 1]) == ("0.0.0.0",
+                                                                                                        "9000")
+    assert first[first.index("--lake") + 1] == str(Path(lake).resolve())

@@ -32,7 +32,7 @@ def read_arrow(root: str, tables: Iterable[tuple[str, str]], query: exp.Query, *
             if not engine.attach_delta(f"{root}/{layer}/{name}", layer, name):
                 return None
         # The engine's connection, read as Arrow (its own fetch gives Python tuples, one object per value).
-        result = engine._con.execute(query.sql(dialect="duckdb")).to_arrow_table()
+        result = engine._con.sql(query.sql(dialect="duckdb")).to_arrow_table()
     finally:
         engine.close()
     return _floats(result)
