@@ -118,6 +118,9 @@ def measure(settings: Any, url: str, label: str, since: dict[str, int] | None) -
     report = publish(settings, to=url)
     seconds = time.perf_counter() - started
     rows = report.rows_copied
+    slowest = sorted(report.tables, key=lambda t: -t.seconds)[:5]
+    print(f"{label}: slowest tables " + ", ".join(f"{t.table} {t.action} {t.rows_copied} rows {t.seconds:.2f} s"
+                                                  for t in slowest))
     return {"step": label, "rows": rows, "seconds": seconds, "rows_per_s": rows / seconds if seconds else 0.0,
             "floor_rows": sum(n for _, _, table in chunks for _, n in table), "floor_seconds": floor}
 

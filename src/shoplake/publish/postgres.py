@@ -79,7 +79,7 @@ def _constraints(conn: psycopg.Connection, spec: TableSpec) -> set[str]:
 
 
 def _create(conn: psycopg.Connection, spec: TableSpec, snap: DeltaSnapshot) -> None:
-    """The table, its key, its indexes and its comments (foreign keys come after its rows)."""
+    """The table and its comments; its key and indexes are built once its rows are in (`_key_and_indexes`)."""
     from psycopg import sql
 
     table = sql.Identifier(spec.schema, spec.name)
@@ -88,6 +88,20 @@ def _create(conn: psycopg.Connection, spec: TableSpec, snap: DeltaSnapshot) -> N
     columns = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
                                  for name, kind in snap.columns)
     conn.execute(sql.SQL("CREATE TABLE {} ({})").format(table, columns))
+    names = {name for name, _ in snap.columns}
+    if spec.comment:
+        conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(table, sql.Literal(spec.comment)))
+    for name, note in spec.column_comments.items():
+        if name in names:
+            conn.execute(sql.SQL("COMMENT ON COLUMN {} IS {}").format(
+                sql.Identifier(spec.schema, spec.name, name), sql.Literal(note)))
+
+
+def _key_and_indexes(conn: psycopg.Connection, spec: TableSpec, snap: DeltaSnapshot) -> None:
+    """A new table's key and indexes, built over its rows at once (faster than kept up row by row)."""
+    from psycopg import sql
+
+    table = sql.Identifier(spec.schema, spec.name)
     names = {name for name, _ in snap.columns}
     key = [c for c in spec.key if c in names]
     if key and len(key) == len(spec.key):
@@ -104,17 +118,12 @@ def _create(conn: psycopg.Connection, spec: TableSpec, snap: DeltaSnapshot) -> N
     for column in indexed:
         conn.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
             sql.Identifier(_name(spec.name, column, "idx")), table, sql.Identifier(column)))
-    if spec.comment:
-        conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(table, sql.Literal(spec.comment)))
-    for name, note in spec.column_comments.items():
-        if name in names:
-            conn.execute(sql.SQL("COMMENT ON COLUMN {} IS {}").format(
-                sql.Identifier(spec.schema, spec.name, name), sql.Literal(note)))
 
 
 def _foreign_keys(conn: psycopg.Connection, spec: TableSpec, columns: set[str], *, drop: bool) -> None:
-    """Declare each foreign key whose column the table has and whose dimension is published (dropped
-    first with `drop`: one query validating every row after a whole load is cheaper than a check per row)."""
+    """Declare each foreign key whose column the table has and whose dimension is published; with `drop`,
+    drop them instead (before a load: one query validating every row afterwards is far cheaper than the
+    check per copied row a declared key costs)."""
     from psycopg import sql
 
     present = _constraints(conn, spec)
@@ -193,12 +202,14 @@ def publish_table(conn: psycopg.Connection, spec: TableSpec, snap: DeltaSnapshot
             if published is not None and snap.partition is not None:
                 values = postgres_io.changed_partitions(snap.path, published, snap.partition)
             action = REPLACED if values is None else PARTITIONS
+            _foreign_keys(conn, spec, columns, drop=True)
             if values is None:
-                _foreign_keys(conn, spec, columns, drop=True)
                 conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(spec.schema, spec.name)))
             else:
                 _delete_partitions(conn, spec, snap, values)
         copied = _copy(conn, spec, snap, values) if values != [] else 0
+        if action == CREATED:
+            _key_and_indexes(conn, spec, snap)
         _foreign_keys(conn, spec, columns, drop=False)
         conn.execute(sql.SQL(
             "INSERT INTO {}.publish_state (target_schema, target_table, source, delta_version, rows_copied, "
