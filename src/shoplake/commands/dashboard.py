@@ -20,9 +20,11 @@ def streamlit_command(lake: str, config: Path | None, host: str, port: int) -> l
     from shoplake.dashboard import APP
 
     app_args = ["--lake", lake, *(["--config", str(config)] if config else [])]
-    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", host, "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-            "--global.developmentMode", "false", "--client.toolbarMode", "viewer", "--", *app_args]
+    # `streamlit run`, through a module that imports the pages first (see shoplake.dashboard.serve).
+    return [sys.executable, "-m", "shoplake.dashboard.serve", "run", str(APP), "--server.address", host,
+            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none", "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
+            "--", *app_args]
 
 
 def register(app: typer.Typer) -> None:

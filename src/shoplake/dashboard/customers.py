@@ -21,21 +21,23 @@ where cast(customer_id as varchar) = :text or email ilike :pattern
 order by lifetime_value desc, customer_id
 limit 50
 """
-_PROFILE = "select * from gold.agg_customer_metrics where cast(customer_id as varchar) = :customer"
+# A customer is found by their id as the gold tables type it (a literal of the same type: the big fact
+# tables are then compared without casting every row).
+_PROFILE = "select * from gold.agg_customer_metrics where customer_id = :customer"
 _VERSIONS = """
 select valid_from, valid_to, is_current, first_name, last_name, email, age, city, country
-from gold.dim_customer where cast(customer_id as varchar) = :customer order by valid_from
+from gold.dim_customer where customer_id = :customer order by valid_from
 """
 _ORDERS = """
 select order_id, min(order_date) as order_date, min(order_status) as order_status, count(*) as items,
   sum(revenue) as revenue, sum(case when is_returned then revenue else 0 end) as returned_revenue,
   bool_or(is_returned) as has_return
-from gold.fact_sales where cast(customer_id as varchar) = :customer
+from gold.fact_sales where customer_id = :customer
 group by order_id order by order_date desc, order_id
 """
 _SESSIONS = """
 select session_id, session_date, device, started_at, events, page_views, has_add_to_cart, has_purchase
-from gold.fact_sessions where cast(customer_id as varchar) = :customer order by started_at desc limit 200
+from gold.fact_sessions where customer_id = :customer order by started_at desc limit 200
 """
 _VIPS = """
 select customer_id, first_name, last_name, email, lifetime_value, orders, ltv_rank, lifecycle_stage
@@ -63,9 +65,10 @@ def render(ctx: Context) -> None:
         else:
             labels = {str(r.customer_id): f"{r.customer_id} · {r.first_name} {r.last_name} · {r.email}"
                       for r in found.itertuples()}
+            ids = {str(i): i.item() if hasattr(i, "item") else i for i in found.customer_id}  # numpy -> Python
             picked = st.selectbox("Customer", list(labels), format_func=labels.__getitem__, key="customer_pick")
             if picked is not None:
-                _profile(ctx, picked, cash)
+                _profile(ctx, ids[picked], cash)
 
     vips, shoppers = st.columns(2)
     with vips:
@@ -78,7 +81,7 @@ def render(ctx: Context) -> None:
         table(data.query(ctx.lake, _WINDOW_SHOPPERS, limit=LISTED), {"recent_sessions": count})
 
 
-def _profile(ctx: Context, customer: str, cash: Callable[[float], str]) -> None:
+def _profile(ctx: Context, customer: object, cash: Callable[[float], str]) -> None:
     profile = data.query(ctx.lake, _PROFILE, customer=customer)
     if profile.empty:
         st.warning(f"Customer {customer} has no row in gold/agg_customer_metrics.")
