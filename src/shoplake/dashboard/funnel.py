@@ -62,15 +62,15 @@ def render(ctx: Context) -> None:
         rates["drop_off"] = 1 - rates.conversion
         table(rates, {"conversion": percent, "drop_off": percent})
 
-    with beside("funnel"):
+    with beside("days"):
         st.subheader("Per day")
         long = shown.melt(id_vars=["session_date"], value_vars=["view_to_cart", "cart_to_purchase",
                                                                 "view_to_purchase"], var_name="rate")
-        long["session_date"] = pd.to_datetime(long["session_date"])
+        long["day"] = [f"{d:%Y-%m-%d}" for d in long.session_date]  # one tick per day, not a time axis
         chart = alt.Chart(long).mark_line(point=True).encode(
-            x=alt.X("session_date:T", title="day"), y=alt.Y("value:Q", title="conversion", axis=alt.Axis(format="%")),
-            color=alt.Color("rate:N", title=None), tooltip=["session_date:T", "rate:N",
-                                                             alt.Tooltip("value:Q", format=".1%")])
+            x=alt.X("day:O", title="day", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("value:Q", title="conversion", axis=alt.Axis(format="%")), color=alt.Color("rate:N", title=None),
+            tooltip=["day:O", "rate:N", alt.Tooltip("value:Q", format=".1%")])
         st.altair_chart(chart, width="stretch")
         table(shown, {"sessions": count, "view_sessions": count, "cart_sessions": count, "purchase_sessions": count,
                       "view_to_cart": percent, "cart_to_purchase": percent, "view_to_purchase": percent})

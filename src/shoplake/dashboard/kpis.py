@@ -19,7 +19,8 @@ DEFINITIONS: dict[str, str] = {
     "margin": "**Margin** = net revenue - cost of the items not returned, at the product version's cost valid "
               "when the order was placed (point in time, from the SCD2 history).",
     "period": "**Change** compares the chosen days with as many days just before them.",
-    "days": "**Days** are the local date of the order's `created_at` in the shop's time zone.",
+    "days": "**Days** are local dates in the shop's time zone: an order's `created_at`, a session's events "
+            "(a session is cut at midnight).",
     "category_orders": "Per category an order counts once in each category it bought from, so orders of "
                        "several categories add up to more than the shop's orders.",
     "stock": "**Stock health** per snapshot, warehouse and product: negative stock; a **drop** or a **spike** "
