@@ -48,9 +48,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -m "not integration and not spark"
+	$(BIN)/pytest -m "not integration and not spark and not postgres"
 
-integration: $(SPARK_STAMP)
+integration: $(SPARK_STAMP) $(PG_STAMP)
 	$(BIN)/pytest -m integration
 
 # Benchmarks are not part of the test suite; see benchmarks/README.md.
