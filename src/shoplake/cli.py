@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import make_url
 
-from shoplake import api
+from shoplake import api, jsonlog
 from shoplake.config import Settings
 from shoplake.console import (
     _cell,
@@ -60,6 +60,8 @@ def handle_errors(command: Command) -> Command:
     """One error handler: a plain message and a meaningful exit code; --debug re-raises.
 
     An error shoplake did not expect is shown the same way (one line, exit 1) rather than as a traceback."""
+    command = jsonlog.tracked(command)  # run_started / run_finished events and the run's JSON summary
+
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -100,8 +102,11 @@ _landing_log = _ConsoleLog(logging.WARNING)
 
 
 @app.callback()
-def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of short messages.")) -> None:
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of short messages."),
+         log_format: str = typer.Option("text", "--log-format", envvar="SHOPLAKE_LOG_FORMAT",
+                                        help="text, or json: one JSON event per line on stderr.")) -> None:
     _state["debug"] = debug
+    jsonlog.configure(log_format)
     landing_logger = logging.getLogger("shoplake.landing")
     if _landing_log not in landing_logger.handlers:
         landing_logger.addHandler(_landing_log)
@@ -118,6 +123,7 @@ def _settings(config: Path | None, *, existing_lake: bool = False, **overrides: 
     """The settings, with the places they name checked first; `existing_lake`: the command reads a lake
     and must not create one."""
     settings = api.settings(config, **overrides)
+    jsonlog.note_settings(settings)
     _check_places(settings, existing_lake=existing_lake)
     return settings
 

@@ -94,4 +94,6 @@ def batch_hooks(settings: Settings, *, contracts: ContractSet | None = None,
     hooks.extend(run_observers(settings))
     from shoplake.publish import publish_hooks  # gold to PostgreSQL once committed, when `publish:` is set
     hooks.extend(publish_hooks(settings))
+    from shoplake.jsonlog import JsonEvents  # batch_started / batch_finished events, the run's JSON summary
+    hooks.append(JsonEvents())
     return hooks

@@ -59,7 +59,8 @@ class LogNotifier:
     def send(self, event: Event) -> None:
         where = " ".join(part for part in (f"batch={event.batch_id}" if event.batch_id else "",
                                            f"file={event.file}" if event.file else "") if part)
-        log.warning("%s: %s%s", event.kind, event.message, f" ({where})" if where else "")
+        log.warning("%s: %s%s", event.kind, event.message, f" ({where})" if where else "",
+                    extra={"shoplake_event": event})  # the whole event, for `--log-format json` (jsonlog.py)
 
 
 class Notifiers:
