@@ -47,3 +47,24 @@ def test_a_lake_on_object_storage_keeps_its_uri_and_local_scratch() -> None:
     assert settings.scratch == Path(".shoplake")
     assert Settings(landing="s3://b/shop/landing").archive_dir == "s3://b/shop/archive"
     assert Settings(landing="drops").archive_dir == Path("archive")
+
+
+def test_a_cte_read_twice_is_computed_once_and_one_read_once_stays_inlined() -> None:
+    from sqlglot import exp, parse_one
+
+    from shoplake.engines.spark_ctes import split_shared_ctes
+
+    query = parse_one("WITH base AS (SELECT 1 AS x), once AS (SELECT x FROM base), twice AS (SELECT x FROM once) "
+                      "SELECT * FROM twice AS a JOIN twice AS b ON a.x = b.x", read="duckdb")
+    kept: dict[str, str] = {}
+    split = split_shared_ctes(query, lambda name, q: kept.update({name: q.sql(dialect="duckdb")}))
+    [(name, body)] = kept.items()
+    assert name.endswith("_twice")
+    assert body.startswith("WITH base AS") and "once AS" in body, "it carries the CTEs it reads"
+    assert split.args.get("with_") is None, "what only the kept CTE read is read by nothing now"
+    tables = [(t.name, t.alias) for t in split.find_all(exp.Table) if t.find_ancestor(exp.CTE) is None]
+    assert tables == [(name, "a"), (name, "b")]
+    assert "twice AS" in query.sql(dialect="duckdb"), "the caller's query is left as it was"
+    alone = parse_one("WITH once AS (SELECT 1 AS x) SELECT * FROM once", read="duckdb")
+    assert split_shared_ctes(alone, lambda name, q: kept.update({name: ""})).sql() == alone.sql()
+    assert len(kept) == 1, "a CTE read once stays inlined"

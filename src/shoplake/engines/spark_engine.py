@@ -38,6 +38,7 @@ from shoplake.engines.base import (
     commit_from_log,
     merge_clauses,
 )
+from shoplake.engines.spark_ctes import split_shared_ctes
 from shoplake.engines.spark_session import short_error, spark_session
 from shoplake.errors import EngineError, LeaseLost
 from shoplake.faults import crash_point
@@ -57,6 +58,7 @@ class SparkEngine:
     def __init__(self, *, master: str | None = None, conf: Mapping[str, str] | None = None) -> None:
         self._spark = spark_session(master, tuple(sorted((conf or {}).items())))
         self._persisted: dict[str, DataFrame] = {}
+        self._ctes: list[str] = []  # CTEs kept for the table being computed (see `_shared_ctes`)
         self._fence: Fence | None = None
 
     # -- reading -----------------------------------------------------------------------------------
@@ -105,7 +107,8 @@ class SparkEngine:
 
     # -- computing ---------------------------------------------------------------------------------
     def create_table(self, table: str, query: exp.Query) -> int:
-        frame = _guard(lambda: self._persist(table, self._frame(query), eager=True), query)
+        with self._shared_ctes():
+            frame = _guard(lambda: self._persist(table, self._frame(query), eager=True), query)
         rows = frame.count()
         frame.createOrReplaceTempView(table)
         return rows
@@ -119,7 +122,8 @@ class SparkEngine:
             self._spark.table(table).createOrReplaceTempView(f"{schema}__{name}")
 
     def fetch(self, query: exp.Query) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in _guard(self._frame(query).collect, query)]
+        with self._shared_ctes():
+            return [tuple(row) for row in _guard(self._frame(query).collect, query)]
 
     def columns(self, table: str) -> list[str]:
         return list(self._spark.table(table).columns)
@@ -137,6 +141,7 @@ class SparkEngine:
         for frame in self._persisted.values():
             frame.unpersist()
         self._persisted.clear()
+        self._ctes.clear()
 
     # -- Delta tables ------------------------------------------------------------------------------
     def attach_delta(self, path: str, schema: str, name: str, where: exp.Expr | None = None) -> bool:
@@ -440,11 +445,28 @@ class SparkEngine:
 
     # -- helpers -----------------------------------------------------------------------------------
     def _frame(self, query: exp.Query) -> DataFrame:
-        sql = render(query)
+        sql = render(split_shared_ctes(query, self._keep_cte))
         try:
             return self._spark.sql(sql)
         except Exception as error:
             raise EngineError(short_error(error), hint=f"the query was: {sql[:1500]}") from None
+
+    def _keep_cte(self, name: str, query: exp.Query) -> None:
+        """Compute a CTE the query reads more than once (see `spark_ctes`), kept until the query's rows are."""
+        _guard(lambda: self._persist(name, self._frame(query), eager=True), query).createOrReplaceTempView(name)
+        self._ctes.append(name)
+
+    @contextmanager
+    def _shared_ctes(self) -> Iterator[None]:
+        """The CTEs kept while computing one table or fetch are dropped once its rows are kept (a lazily
+        defined view keeps its own until the batch's end)."""
+        before = len(self._ctes)
+        try:
+            yield
+        finally:
+            for name in self._ctes[before:]:
+                self.drop(name)
+            del self._ctes[before:]
 
     def _persist(self, table: str, frame: DataFrame, *, eager: bool = False) -> DataFrame:
         """Keep a staged frame's rows, cut from its lineage: a cached plan that reads a Delta table is
