@@ -41,7 +41,7 @@ demo: $(STAMP)
 	$(BIN)/shoplake demo
 
 test: $(SPARK_STAMP) $(PG_STAMP) $(CHROMIUM_STAMP) lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
