@@ -12,7 +12,6 @@ import functools
 import json
 import logging
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -208,7 +207,7 @@ def write_summary(run: Run, exit_code: int, error: str | None, finished_at: date
     return path
 
 
-def _exit_code(error: BaseException) -> tuple[int, str | None]:
+def exit_status(error: BaseException) -> tuple[int, str | None]:
     """The exit code an exception leaves the CLI with, and the one-line message a reader needs."""
     import click
     import typer
@@ -226,30 +225,42 @@ def _exit_code(error: BaseException) -> tuple[int, str | None]:
     return (error.exit_code if isinstance(error, ShoplakeError) else 1), message
 
 
+def start_run(command: str, argv: list[str] | None = None, settings: Settings | None = None) -> Run:
+    """A run begins: the `run_started` event; batches from now on belong to it (see `finish_run`)."""
+    run = Run(new_run_id(), command, list(argv or []), utc_now(), settings)
+    _state["run"] = run
+    emit("run_started", f"{command} started", command=command, argv=run.argv)
+    return run
+
+
+def finish_run(run: Run, exit_code: int, error: str | None, *, write: bool = True) -> Path | None:
+    """A run ends: its summary written (`write`, and the settings known), then the `run_finished` event."""
+    _state["run"] = None
+    finished = utc_now()
+    path = write_summary(run, exit_code, error, finished) if write else None
+    status = STATUSES.get(exit_code, "failed")
+    emit("run_finished", f"{run.command} {status} (exit {exit_code})", run_id=run.run_id, command=run.command,
+         status=status, exit_code=exit_code, error=error, batches=len(run.batches), files_rejected=len(run.rejected),
+         seconds=round((finished - run.started_at).total_seconds(), 3), summary=str(path) if path else None)
+    return path
+
+
 def tracked(command: Command) -> Command:
-    """A CLI command with `run_started` before it and `run_finished` (status, exit code, summary) after it."""
+    """A CLI command with `run_started` before it and `run_finished` (status, exit code, summary) after it;
+    the summary is written in json mode, and in text mode when the command ran a batch."""
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if current() is not None:  # a command called by another: one run
             return command(*args, **kwargs)
-        run = Run(new_run_id(), _command_path(command), sys.argv[1:], utc_now())
-        _state["run"] = run
-        started = time.perf_counter()
-        emit("run_started", f"{run.command} started", command=run.command, argv=run.argv)
+        run = start_run(_command_path(command), sys.argv[1:])
         exit_code, error = 0, None
         try:
             return command(*args, **kwargs)
         except BaseException as failure:
-            exit_code, error = _exit_code(failure)
+            exit_code, error = exit_status(failure)
             raise
         finally:
-            _state["run"] = None
-            write = _state.get("json") or run.batches
-            path = write_summary(run, exit_code, error, utc_now()) if write else None
-            emit("run_finished", f"{run.command} {STATUSES.get(exit_code, 'failed')} (exit {exit_code})",
-                 run_id=run.run_id, command=run.command, status=STATUSES.get(exit_code, "failed"),
-                 exit_code=exit_code, error=error, batches=len(run.batches), files_rejected=len(run.rejected),
-                 seconds=round(time.perf_counter() - started, 3), summary=str(path) if path else None)
+            finish_run(run, exit_code, error, write=bool(_state.get("json") or run.batches))
     return wrapper  # type: ignore[return-value]
 
 
