@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # The Spark engine's tests need PySpark, delta-spark and Java 17+; Delta's jars come from Maven Central
-# through Spark's own resolver (spark.jars.packages) when the first session starts.
+# through Spark's own resolver (spark.jars.packages) when the first session starts. The orchestrator tests
+# (marker orchestrators) need the dagster and airflow extras; Airflow shares this venv (its pins allow
+# SQLAlchemy 2 and pydantic 2).
 $(SPARK_STAMP): $(STAMP)
 	@java -version >/dev/null 2>&1 || { echo "the Spark tests need Java 17+ (java not found)"; exit 1; }
-	$(BIN)/pip install --quiet -e '.[spark,postgres,dashboard,test]'
+	$(BIN)/pip install --quiet -e '.[spark,postgres,dashboard,dagster,airflow,test]'
 	@touch $(SPARK_STAMP)
 
 # The PostgreSQL tests (publish, the state store on PostgreSQL) start their own server from the
@@ -48,7 +50,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -m "not integration and not spark and not postgres"
+	$(BIN)/pytest -m "not integration and not spark and not postgres and not orchestrators"
 
 integration: $(SPARK_STAMP) $(PG_STAMP)
 	$(BIN)/pytest -m integration
