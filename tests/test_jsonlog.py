@@ -89,6 +89,7 @@ def test_a_configuration_error_exits_2_and_says_why(tmp_path: Path) -> None:
     finished = events[-1]
     assert finished["status"] == "configuration_error" and finished["exit_code"] == 2
     assert "there is no lake" in finished["error"]
+    assert finished["summary"] is None and not (tmp_path / "nowhere").exists()  # no lake made for a summary
 
 
 def test_an_unknown_log_format_is_a_usage_error(tmp_path: Path) -> None:

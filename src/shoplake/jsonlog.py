@@ -190,7 +190,8 @@ class JsonEvents(BatchHook):
 def write_summary(run: Run, exit_code: int, error: str | None, finished_at: datetime) -> Path | None:
     """The run's summary as JSON, written whole (a reader never sees half a file)."""
     path = summary_path(run)
-    if path is None:
+    # No lake yet (a configuration error stopped the command before it made one): a summary must not create it.
+    if path is None or run.settings is None or not Path(run.settings.scratch).is_dir():
         return None
     totals = {k: sum(b[k] for b in run.batches)
               for k in ("files", "files_failed", "rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")}
