@@ -88,6 +88,7 @@ def test_a_configuration_error_exits_2_and_says_why(tmp_path: Path) -> None:
     assert code == 2 and kinds(events) == ["run_started", "run_finished"]
     finished = events[-1]
     assert finished["status"] == "configuration_error" and finished["exit_code"] == 2
+    assert finished["retryable"] is False
     assert "there is no lake" in finished["error"]
     assert finished["summary"] is None and not (tmp_path / "nowhere").exists()  # no lake made for a summary
 

@@ -52,6 +52,7 @@ class Run:
     settings: Settings | None = None
     batches: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    retryable: bool = False  # the error is one a plain retry can cure (a lock held, a network blip)
 
 
 _state: dict[str, Any] = {"run": None}
@@ -197,6 +198,7 @@ def write_summary(run: Run, exit_code: int, error: str | None, finished_at: date
               for k in ("files", "files_failed", "rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")}
     summary = {"schema": SCHEMA, "run_id": run.run_id, "command": run.command, "argv": run.argv,
                "status": STATUSES.get(exit_code, "failed"), "exit_code": exit_code, "error": error,
+               "retryable": run.retryable,
                "started_at": run.started_at.isoformat(), "finished_at": finished_at.isoformat(),
                "seconds": round((finished_at - run.started_at).total_seconds(), 3),
                "lake": str(run.settings.tables_root) if run.settings else None,
@@ -241,7 +243,8 @@ def finish_run(run: Run, exit_code: int, error: str | None, *, write: bool = Tru
     path = write_summary(run, exit_code, error, finished) if write else None
     status = STATUSES.get(exit_code, "failed")
     emit("run_finished", f"{run.command} {status} (exit {exit_code})", run_id=run.run_id, command=run.command,
-         status=status, exit_code=exit_code, error=error, batches=len(run.batches), files_rejected=len(run.rejected),
+         status=status, exit_code=exit_code, error=error, retryable=run.retryable, batches=len(run.batches),
+         files_rejected=len(run.rejected),
          seconds=round((finished - run.started_at).total_seconds(), 3), summary=str(path) if path else None)
     return path
 
@@ -259,6 +262,7 @@ def tracked(command: Command) -> Command:
             return command(*args, **kwargs)
         except BaseException as failure:
             exit_code, error = exit_status(failure)
+            run.retryable = bool(getattr(failure, "retryable", False))
             raise
         finally:
             finish_run(run, exit_code, error, write=bool(_state.get("json") or run.batches))

@@ -63,7 +63,7 @@ class ShoplakeRunOperator(BaseOperator):
             exit_code = 1 if batch_failed or (self.fail_on_rejected_files and report.failed) else 0
         except BaseException as failure:
             exit_code, error = jsonlog.exit_status(failure)
-            retry = isinstance(failure, ShoplakeError) and failure.retryable
+            retry = run.retryable = isinstance(failure, ShoplakeError) and failure.retryable
             if isinstance(failure, ShoplakeError):
                 raise (AirflowException if retry else AirflowFailException)(str(failure)) from failure
             raise
