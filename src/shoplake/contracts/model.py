@@ -55,6 +55,16 @@ class DriftPolicy(StrEnum):
     FAIL = "fail"  # a drifted file is rejected
 
 
+class FileFormat(StrEnum):
+    """How a feed's files are read (contracts/formats.py tells it from a file's name when not declared)."""
+
+    CSV = "csv"
+    NDJSON = "ndjson"  # one JSON object per line
+    JSON = "json"  # a JSON array of objects (or one object)
+    PARQUET = "parquet"
+    XLSX = "xlsx"  # one sheet of an Excel workbook, its first row the header
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -140,6 +150,8 @@ class Contract(_Strict):
     primary_key: tuple[str, ...]
     load: Load = Load()
     schema_drift: DriftPolicy = DriftPolicy.RESCUE
+    format: FileFormat | None = None  # None: told by each file's extension (csv when it has no known one)
+    sheet: str | None = None  # xlsx: the sheet holding the rows (None: the workbook's first sheet)
     null_values: tuple[str, ...] = ("",)
     columns: tuple[Column, ...]
     rules: tuple[Rule, ...] = ()

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 from sqlglot import exp
 
+from shoplake.contracts.formats import FileRead
 from shoplake.errors import EngineError
 
 
@@ -201,6 +202,11 @@ class Engine(Protocol):
         """Stage a CSV with a header row as a table of text columns named `columns` (by position, the
         header's own names are not used) plus `_row_number` (1 = first data row); returns its rows.
         EngineError if it cannot be parsed."""
+        ...
+
+    def load_file(self, path: str, table: str, columns: list[str], read: FileRead) -> int:
+        """Stage a file of another format (NDJSON, JSON, Parquet, XLSX; gzip or zip) as `load_csv` does:
+        text columns named `columns`, reading `read.fields` by position, plus `_row_number`."""
         ...
 
     def define_view(self, view: str, query: exp.Query) -> None:

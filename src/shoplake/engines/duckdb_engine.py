@@ -16,7 +16,8 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import DeltaError
 from sqlglot import exp
 
-from shoplake.engines import duckdb_io
+from shoplake.contracts.formats import FileRead
+from shoplake.engines import duckdb_io, formats
 from shoplake.engines.base import (
     APP_ID,
     BATCH_TAG,
@@ -80,16 +81,7 @@ class DuckDBEngine:
         data = _ident(table + "__rows")
         # A row must be shorter than DuckDB's default max_line_size; the Spark engine enforces the same.
         max_line, too_long = MAX_ROW_BYTES, ROW_TOO_LONG
-        # The parallel reader drops a last row longer than its buffer (16 times max_line) without an error
-        # (duckdb/duckdb#25825), where it fails on such a row anywhere else. The file's end tells: its last
-        # line is at least as long as that row. Read only for a file that could hold such a line.
-        size = Path(path).stat().st_size
-        if size > max_line:
-            with Path(path).open("rb") as handle:
-                handle.seek(max(0, size - max_line - (1 << 16)))  # the 64 KB spare covers the last line breaks
-                tail = handle.read().rstrip(b"\r\n")
-            if len(tail) - max(tail.rfind(b"\n"), tail.rfind(b"\r")) - 1 >= max_line:
-                raise EngineError(f"the last line {too_long}")
+        duckdb_io.check_last_line(Path(path), max_line)
         # strict_mode rejects a row with more fields than the header (nothing is silently cut off);
         # null_padding reads a short row, such as a truncated last line, with its missing fields NULL.
         # The parallel reader keeps file order (preserve_insertion_order), so a row's rowid is its
@@ -116,6 +108,9 @@ class DuckDBEngine:
                 raise EngineError(short_error(error)) from None
         self._run(f"CREATE OR REPLACE VIEW {_ident(table)} AS SELECT *, rowid + 1 AS _row_number FROM {data}")
         return self._scalar(f"SELECT count(*) FROM {data}")
+
+    def load_file(self, path: str, table: str, columns: list[str], read: FileRead) -> int:
+        return formats.stage_duckdb(self._con, path, table, columns, read)
 
     def define_view(self, view: str, query: exp.Query) -> None:
         self._run(f"CREATE OR REPLACE VIEW {_ident(view)} AS {self._sql(query)}")

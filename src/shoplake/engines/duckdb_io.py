@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 from deltalake import ColumnProperties, DeltaTable, WriterProperties
 from deltalake.exceptions import DeltaError, DeltaProtocolError, TableNotFoundError
 
-from shoplake.engines.base import APP_ID, MERGE_KEY_PREFIX, quoted
+from shoplake.engines.base import APP_ID, MERGE_KEY_PREFIX, ROW_TOO_LONG, quoted
 from shoplake.errors import EngineError, LeaseLost
 
 # Reader features that leave a snapshot's rows equal to its files' rows (they concern the log, or are
@@ -92,6 +93,21 @@ def check_fence(table: DeltaTable, fence: int) -> None:
     if latest is not None and latest > fence:
         raise LeaseLost(f"{table.table_uri} was written by a later holder of the lake (its fence {latest} is "
                         f"above this process's {fence})")
+
+
+def check_last_line(path: Path, max_line: int) -> None:
+    """The parallel CSV reader drops a last row longer than its buffer (16 times max_line) without an error
+    (duckdb/duckdb#25825), where it fails on such a row anywhere else. The file's end tells: its last line
+    is at least as long as that row. Read only for a file that could hold such a line (a gzip file's
+    bytes are not its lines: the reader's own limit applies to those)."""
+    size = path.stat().st_size
+    if size <= max_line or path.name.lower().endswith(".gz"):
+        return
+    with path.open("rb") as handle:
+        handle.seek(max(0, size - max_line - (1 << 16)))  # the 64 KB spare covers the last line breaks
+        tail = handle.read().rstrip(b"\r\n")
+    if len(tail) - max(tail.rfind(b"\n"), tail.rfind(b"\r")) - 1 >= max_line:
+        raise EngineError(f"the last line {ROW_TOO_LONG}")
 
 
 def staged_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 from sqlglot import exp
 
+from shoplake.engines import spark_formats
 from shoplake.engines.base import (
     APP_ID,
     BATCH_TAG,
@@ -93,6 +94,8 @@ class SparkEngine:
         named = staged.select(*[F.col(f"c{i}").alias(name) for i, name in enumerate(columns)], "_row_number")
         named.createOrReplaceTempView(table)
         return rows
+
+    load_file = spark_formats.stage  # the formats beyond CSV, read as load_csv reads a CSV (spark_formats.py)
 
     def _reject_malformed(self, staged: DataFrame, fields: int) -> None:
         """Spark pads short rows (as DuckDB does) but silently cuts long ones and replaces bytes that

@@ -8,14 +8,19 @@ with case, `-` and `_` alike: a drop laid out as `raw-data/order-items/part-0000
 from __future__ import annotations
 
 import fnmatch
+import gzip
 import hashlib
+import io
 import re
+import zipfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from shoplake.contracts import ContractSet
+from shoplake.contracts.formats import Compression, file_kind, same_feed_name
+from shoplake.contracts.model import FileFormat
 from shoplake.landing.storage import Entry, Store
 
 _DATE_IN_NAME = re.compile(r"(\d{4})[_-](\d{2})[_-](\d{2})")
@@ -72,9 +77,18 @@ def match_feed(relative: str, contracts: ContractSet) -> str | None:
     best: tuple[int, str] | None = None
     for contract in contracts:
         for pattern in contract.files:
-            if _glob_match(relative, pattern) and (best is None or len(pattern) > best[0]):
+            if _feed_match(relative, pattern, contract.format) and (best is None or len(pattern) > best[0]):
                 best = (len(pattern), contract.feed)
     return best[1] if best else None
+
+
+def _feed_match(relative: str, pattern: str, declared: FileFormat | None) -> bool:
+    """The pattern as written, or as it stands for the feed's files in another format (`orders_*.csv`
+    matches `orders_2026_01_05.parquet` and `orders_2026_01_05.csv.gz`: see contracts/formats.py)."""
+    if _glob_match(relative, pattern):
+        return True
+    stems = same_feed_name(relative, pattern, declared)
+    return stems is not None and _glob_match(*stems)
 
 
 def _glob_match(relative: str, pattern: str) -> bool:
@@ -115,10 +129,32 @@ def business_date(relative: str, arrived_at: datetime, timezone: str = "UTC") ->
 
 
 def has_rows(path: Path) -> bool:
-    """Whether a file holds anything after its first line."""
-    with path.open("rb") as handle:
-        handle.readline()
-        return bool(handle.read(1 << 12).strip())
+    """Whether a file holds anything after its first line (a compressed one: once uncompressed).
+
+    A Parquet, XLSX or JSON file is taken to have rows: telling would mean reading it, and the worst a
+    rowless one does is be archived as the duplicate of an identical rowless file."""
+    kind = file_kind(path.name, None)
+    if kind.format is not FileFormat.CSV:
+        return True
+    try:
+        with _open_uncompressed(path, kind.compression) as handle:
+            handle.readline()
+            return bool(handle.read(1 << 12).strip())
+    except (OSError, EOFError, zipfile.BadZipFile):  # a corrupt archive is rejected, by name, when it is read
+        return True
+
+
+def _open_uncompressed(path: Path, compression: Compression | None) -> io.BufferedIOBase:
+    if compression is Compression.GZIP:
+        return gzip.open(path, "rb")
+    if compression is Compression.ZIP:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len(members) != 1:
+                return io.BytesIO(b"\n-")  # rejected when read; counts as having rows meanwhile
+            with archive.open(members[0]) as member:
+                return io.BytesIO(member.read(1 << 16))
+    return path.open("rb")
 
 
 def sha256(path: Path) -> str:

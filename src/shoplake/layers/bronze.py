@@ -2,13 +2,18 @@
 
 A file is first sniffed here in plain Python (empty, binary, not UTF-8, no header), so an unreadable
 file is rejected with a reason before any engine touches it; then the engine reads it as text and
-the rows are added to the batch's bronze table for its feed.
+the rows are added to the batch's bronze table for its feed. A file in another format (NDJSON, JSON,
+Parquet, XLSX; see engines/formats.py) has its fields listed instead of a header sniffed, and lines up
+with its contract the same way.
 """
 
 from __future__ import annotations
 
 import csv
 import difflib
+import gzip
+import io
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +23,10 @@ from sqlglot import exp
 
 from shoplake.contracts import Contract, DriftPolicy
 from shoplake.contracts.expressions import key_sources
+from shoplake.contracts.formats import Compression, FileKind, FileRead, file_kind
+from shoplake.contracts.model import FileFormat
 from shoplake.engines import Engine
+from shoplake.engines.formats import fields_of, local_file
 from shoplake.errors import EngineError, FileRejected, ShoplakeError
 from shoplake.layers.sql import alias, cast, col, lit, select, table
 
@@ -43,6 +51,7 @@ class Layout:
     extra: list[tuple[int, str]]  # (position, name in _rescued) of columns the contract does not know
     missing: list[str]  # contract columns absent from the file
     absent_needed: str | None = None  # why the file lacks a column its rows need (rejected once it parses)
+    read: FileRead | None = None  # how the engine reads a file its CSV reader does not (None: a plain CSV)
 
     @property
     def drifted(self) -> bool:
@@ -62,15 +71,24 @@ def bronze_table(feed: str) -> str:
 
 
 def sniff(path: Path, contract: Contract) -> Layout:
-    """Check that a file is a readable CSV with a header, and line its header up with the contract."""
+    """Check that a file is a readable CSV with a header (or a readable file of its format), and line its
+    header (its fields) up with the contract."""
     size = path.stat().st_size
     if size == 0:
         raise FileRejected(str(path), "file is empty (0 bytes)")
-    with path.open("rb") as handle:
-        head = handle.read(SNIFF_BYTES)
-        first_line, newline, _ = head.partition(b"\n")
-        if not newline and len(head) == SNIFF_BYTES:  # a wide header runs on past the sniffed bytes
-            first_line += handle.readline(MAX_HEADER_BYTES + 1 - len(first_line)).removesuffix(b"\n")
+    kind = file_kind(path.name, contract.format)
+    if kind.format is not FileFormat.CSV:
+        return _sniff_fields(path, contract, kind)
+    try:
+        with _open_csv(path, kind) as handle:
+            head = handle.read(SNIFF_BYTES)
+            first_line, newline, _ = head.partition(b"\n")
+            if not newline and len(head) == SNIFF_BYTES:  # a wide header runs on past the sniffed bytes
+                first_line += handle.readline(MAX_HEADER_BYTES + 1 - len(first_line)).removesuffix(b"\n")
+    except (OSError, EOFError, zipfile.BadZipFile) as error:  # gzip.BadGzipFile is an OSError
+        raise FileRejected(str(path), f"truncated or corrupt {kind.compression} file ({error})") from None
+    except EngineError as error:
+        raise FileRejected(str(path), error.message) from None
     if b"\x00" in head or b"\x00" in first_line:
         raise FileRejected(str(path), "binary content (NUL bytes), not a CSV text file")
     first_line = first_line.rstrip(b"\r")
@@ -91,6 +109,44 @@ def sniff(path: Path, contract: Contract) -> Layout:
         header = [name.strip() for name in next(csv.reader([text]))]
     except csv.Error as error:  # such as a name longer than the csv module reads (128 KB)
         raise FileRejected(str(path), f"the header row cannot be read as CSV: {error}") from None
+    read = FileRead(kind, ()) if kind.compression is Compression.ZIP else None
+    return _line_up(path, contract, header, f"the first line {text[:120]!r}", read=read)
+
+
+def _open_csv(path: Path, kind: FileKind) -> io.BufferedIOBase:
+    if kind.compression is Compression.GZIP:
+        return gzip.open(path, "rb")
+    return local_file(path, kind).open("rb")  # a zip's member, extracted once for the engine too
+
+
+def _sniff_fields(path: Path, contract: Contract, kind: FileKind) -> Layout:
+    """A file of another format: its fields (a JSON record's keys, a Parquet file's columns, a sheet's
+    first row) stand for a header. A JSON column's `source:` may be a path into nested objects
+    (`context.device`): its first key is then read through that path, and not rescued."""
+    read = FileRead(kind, (), contract.sheet)
+    try:
+        header = [name.strip() for name in fields_of(path, read)]
+    except EngineError as error:
+        raise FileRejected(str(path), error.message) from None
+    fields: list[tuple[str, ...]] = [(name,) for name in header]
+    consumed: set[str] = set()
+    if kind.format in (FileFormat.NDJSON, FileFormat.JSON):
+        roots = {name.lower(): name for name in header}
+        for column in contract.columns:
+            first, *rest = column.header.split(".")
+            if rest and column.header.lower() not in roots and first.lower() in roots:
+                fields.append((roots[first.lower()], *rest))
+                consumed.add(first.lower())
+    names = [".".join(keys) for keys in fields]
+    shown = f"the fields {', '.join(header[:12])[:120]!r}"
+    return _line_up(path, contract, names, shown, read=FileRead(kind, tuple(fields), contract.sheet),
+                    consumed=consumed)
+
+
+def _line_up(path: Path, contract: Contract, header: list[str], shown: str, *, read: FileRead | None,
+             consumed: set[str] | None = None) -> Layout:
+    """Match a file's header names to its contract's columns (see Layout); `consumed`: names read through
+    a nested path, neither matched nor rescued."""
     counts = Counter(header)  # counted once: a wide header has thousands of names
     wanted = {c.header.lower(): c.name for c in contract.columns}
     matched: dict[str, int] = {}
@@ -101,6 +157,8 @@ def sniff(path: Path, contract: Contract) -> Layout:
         if column is not None and column not in matched:
             matched[column] = position
             targets.append(column)
+        elif consumed and name.lower() in consumed:
+            targets.append(f"_extra_{position}")
         else:  # unknown, repeated or empty header names are rescued, under a name of their own
             rescued = name if name and counts[name] == 1 else f"{name or 'column'}_{position + 1}"
             extra.append((position, rescued))
@@ -109,12 +167,12 @@ def sniff(path: Path, contract: Contract) -> Layout:
         expected = ", ".join(c.header for c in contract.columns)
         raise FileRejected(
             str(path),
-            f"no header row: the first line {text[:120]!r} names no column of feed {contract.feed} "
+            f"no header row: {shown} name no column of feed {contract.feed} "
             f"(expected {expected})",
         )
     missing = [c.name for c in contract.columns if c.name not in matched]
     layout = Layout(targets=targets, matched=matched, extra=extra, missing=missing,
-                    absent_needed=_absent_needed(contract, missing, header))
+                    absent_needed=_absent_needed(contract, missing, header), read=read)
     if layout.drifted and contract.schema_drift is DriftPolicy.FAIL:
         raise FileRejected(str(path), f"schema drift ({layout.describe()}) and feed {contract.feed} has "
                            "schema_drift: fail")
@@ -155,10 +213,18 @@ def load_file(
 ) -> tuple[int, exp.Select]:
     """Read one file into the staged table `staged`; returns the rows read and the file's bronze rows
     (contract columns as text, unexpected ones as JSON in `_rescued`, and where each row came from)."""
+    kind = layout.read.kind if layout.read else FileKind(FileFormat.CSV)
     try:
-        rows = engine.load_csv(str(path), staged, layout.targets)
+        if layout.read is None or kind.format is FileFormat.CSV:  # a CSV, or a zip's CSV member
+            source = path if layout.read is None else local_file(path, kind)
+            rows = engine.load_csv(str(source), staged, layout.targets)
+        else:
+            rows = engine.load_file(str(path), staged, layout.targets, layout.read)
     except EngineError as error:
-        raise FileRejected(str(path), f"cannot be parsed as CSV: {error.message}") from None
+        if path.name.lower().endswith(".gz") and "gzip" in error.message.lower():
+            raise FileRejected(str(path), f"truncated or corrupt gzip file ({error.message}): ask the sender "
+                               "for the file again") from None
+        raise FileRejected(str(path), f"cannot be parsed as {kind.describe()}: {error.message}") from None
     if layout.absent_needed:  # after the parse, so a file that is not CSV says that first
         raise FileRejected(str(path), layout.absent_needed)
     projection: list[exp.Expr] = [
