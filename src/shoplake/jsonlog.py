@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shoplake.hooks import BatchContext, BatchHook
+from shoplake.landing.ledger import FAILED
 from shoplake.notify import FILE_FAILED, Event
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ def batch_record(outcome: BatchOutcome, kind: str, checks: list[Any] | None = No
     record: dict[str, Any] = {
         "batch_id": outcome.batch_id, "business_date": outcome.business_date.isoformat(), "kind": kind,
         "status": outcome.status, "reason": outcome.reason, "error": outcome.error,
-        "files": len(files), "files_failed": sum(1 for f in files if f.status == "failed"),
+        "files": len(files), "files_failed": sum(1 for f in files if f.status == FAILED),
         **{k: sum(getattr(f, k) for f in files)
            for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")}}
     if checks is not None:
@@ -183,7 +184,7 @@ class JsonEvents(BatchHook):
         if run is not None:
             run.settings = run.settings or batch.settings
             run.batches.append(record)
-            run.rejected.extend(f for f in record["files_detail"] if f["status"] == "failed")
+            run.rejected.extend(f for f in record["files_detail"] if f["status"] == FAILED)
         fields = {k: v for k, v in record.items() if k != "files_detail"}
         emit("batch_finished", f"batch {batch.batch_id} {batch.outcome.status}", **fields)
 
@@ -197,7 +198,7 @@ def write_summary(run: Run, exit_code: int, error: str | None, finished_at: date
     totals = {k: sum(b[k] for b in run.batches)
               for k in ("files", "files_failed", "rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")}
     summary = {"schema": SCHEMA, "run_id": run.run_id, "command": run.command, "argv": run.argv,
-               "status": STATUSES.get(exit_code, "failed"), "exit_code": exit_code, "error": error,
+               "status": STATUSES.get(exit_code, STATUSES[1]), "exit_code": exit_code, "error": error,
                "retryable": run.retryable,
                "started_at": run.started_at.isoformat(), "finished_at": finished_at.isoformat(),
                "seconds": round((finished_at - run.started_at).total_seconds(), 3),
@@ -241,7 +242,7 @@ def finish_run(run: Run, exit_code: int, error: str | None, *, write: bool = Tru
     _state["run"] = None
     finished = utc_now()
     path = write_summary(run, exit_code, error, finished) if write else None
-    status = STATUSES.get(exit_code, "failed")
+    status = STATUSES.get(exit_code, STATUSES[1])
     emit("run_finished", f"{run.command} {status} (exit {exit_code})", run_id=run.run_id, command=run.command,
          status=status, exit_code=exit_code, error=error, retryable=run.retryable, batches=len(run.batches),
          files_rejected=len(run.rejected),

@@ -28,6 +28,7 @@ from shoplake.config import Settings
 from shoplake.contracts import load_contracts
 from shoplake.errors import ShoplakeError
 from shoplake.landing.files import classify, in_progress
+from shoplake.landing.ledger import SUCCEEDED
 from shoplake.landing.storage import open_store
 
 
@@ -59,7 +60,7 @@ class ShoplakeRunOperator(BaseOperator):
         exit_code, error = 0, None
         try:
             report = api.run(settings)
-            batch_failed = any(b.status != "succeeded" for b in report.batches)
+            batch_failed = any(b.status != SUCCEEDED for b in report.batches)
             exit_code = 1 if batch_failed or (self.fail_on_rejected_files and report.failed) else 0
         except BaseException as failure:
             exit_code, error = jsonlog.exit_status(failure)

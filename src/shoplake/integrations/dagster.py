@@ -24,7 +24,7 @@ from shoplake.config import Settings, load_settings
 from shoplake.contracts import load_contracts
 from shoplake.engines import open_engine
 from shoplake.hooks import CheckResult
-from shoplake.landing.ledger import SUCCEEDED, Ledger
+from shoplake.landing.ledger import FAILED, SUCCEEDED, Ledger
 from shoplake.layers import gold
 from shoplake.layers.gold import HISTORY
 from shoplake.pipeline import RunReport
@@ -152,7 +152,7 @@ def definitions(project: Settings | str | Path, *, name: str = "shoplake_run") -
         for b in report.batches:
             for f in b.files:
                 loaded[f.feed or ""] = loaded.get(f.feed or "", 0) + f.rows_loaded
-                if f.status == "failed":
+                if f.status == FAILED:
                     rejected.append(f.file)
         for spec in specs:
             layer, table = spec.key.path
