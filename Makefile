@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
 PG_STAMP := $(VENV)/.installed-postgres
 CHROMIUM_STAMP := $(VENV)/.installed-chromium
+ORCH_STAMP := $(VENV)/.installed-orchestrators
 
 .PHONY: demo test lint unit integration bench clean
 
@@ -45,7 +46,12 @@ demo: $(STAMP)
 test: $(SPARK_STAMP) $(PG_STAMP) $(CHROMIUM_STAMP) lint
 	$(BIN)/pytest -n 2 --dist loadgroup
 
-lint: $(STAMP)
+# mypy checks shoplake.integrations against the real Dagster and Airflow: lint installs their extras.
+$(ORCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dagster,airflow]'
+	@touch $(ORCH_STAMP)
+
+lint: $(ORCH_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
