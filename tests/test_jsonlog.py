@@ -97,3 +97,15 @@ def test_an_unknown_log_format_is_a_usage_error(tmp_path: Path) -> None:
     done = subprocess.run([str(SHOPLAKE), "--log-format", "yaml", "status"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and "--log-format" in done.stderr
+
+
+def test_text_mode_keeps_stderr_free_of_events_and_still_writes_the_summary(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "mini", tmp_path / "landing")
+    done = subprocess.run([str(SHOPLAKE), "run", "--landing", str(tmp_path / "landing"), "--lake",
+                           str(tmp_path / "lake")], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "SHOPLAKE_LOG_FORMAT"})
+    assert done.returncode == 1
+    assert '"event"' not in done.stderr and done.stderr.startswith("file_failed: ")  # as before: a log line
+    [path] = (tmp_path / "lake" / "_state" / "runs").glob("*.json")
+    summary = json.loads(path.read_text())
+    assert summary["exit_code"] == 1 and len(summary["batches"]) == 1
