@@ -59,7 +59,10 @@ def land(settings: Settings, formats: dict[str, tuple[str, Converter]] | None) -
 
 def rows_of(settings: Settings, layer: str, feed: str) -> list[dict[str, Any]]:
     """A table's rows, sorted, without lineage columns, and file names in error texts without their extension."""
-    table = DeltaTable(str(Path(settings.tables_root) / layer / feed)).to_pyarrow_table()
+    location = Path(settings.tables_root) / layer / feed
+    if not location.exists():
+        return []
+    table = DeltaTable(str(location)).to_pyarrow_table()
     rows: list[dict[str, Any]] = table.to_pylist()
     for row in rows:
         for name in LINEAGE:
