@@ -7,6 +7,7 @@ import gzip
 import json
 import re
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,15 @@ def test_a_record_that_is_not_an_object_rejects_its_file(workspace: Settings, tm
     report = run(workspace)
     [error] = [f.error for b in report.batches for f in b.files]
     assert "record 2 is a JSON array, not an object" in str(error)
+
+
+def test_an_archive_of_two_files_and_a_broken_json_array_are_rejected(workspace: Settings) -> None:
+    workspace.gold_models = []
+    with zipfile.ZipFile(workspace.landing / "customers_2026_01_05.csv.zip", "w") as archive:
+        archive.write(MINI / "customers_2026_01_05.csv", "a.csv")
+        archive.write(MINI / "customers_2026_01_05.csv", "b.csv")
+    (workspace.landing / "products_2026_01_05.json").write_text('[\n  {"product_id": "10"},\n  {"product_id": }\n]\n')
+    report = run(workspace)
+    errors = {f.feed: str(f.error) for b in report.batches for f in b.files}
+    assert "the zip archive holds 2 files (a.csv, b.csv)" in errors["customers"]
+    assert "products_2026_01_05.json: not valid JSON (Expecting value at line 3, column 18)" in errors["products"]

@@ -64,7 +64,8 @@ def local_file(path: Path, kind: FileKind) -> Path:
             members = [m for m in archive.infolist() if not m.is_dir()]
             if len(members) != 1:
                 names = ", ".join(m.filename for m in members[:5]) or "none"
-                raise EngineError(f"a zip archive holds one file to read, this one {len(members)} ({names})")
+                raise EngineError(f"the zip archive holds {len(members)} files ({names}); shoplake reads an "
+                                  "archive of exactly one file: send one archive per file")
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(members[0]) as member, target.open("wb") as out:
                 shutil.copyfileobj(member, out)
