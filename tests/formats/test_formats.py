@@ -169,11 +169,11 @@ def test_nested_json_fields_by_path_and_the_rest_rescued(workspace: Settings, tm
     folder.mkdir()
     (folder / "events.yml").write_text(EVENTS_CONTRACT)
     workspace.contracts, workspace.gold_models = [folder], []
-    records = [
-        {"event_id": "e1", "session": {"id": "s1"}, "customer_id": 7, "event_type": "page_view",
+    records = [  # ` customer_id `: a key is matched as a header (trimmed), and read as the file spells it
+        {"event_id": "e1", "session": {"id": "s1"}, " customer_id ": 7, "event_type": "page_view",
          "event_at": "2026-01-05 10:00:00", "context": {"device": "Mobile", "page": {"url": "/p/1"}},
          "campaign": {"name": "winter", "id": 3}},
-        {"event_id": "e2", "session": {"id": "s1"}, "customer_id": 7.0, "event_type": "PURCHASE",
+        {"event_id": "e2", "session": {"id": "s1"}, " customer_id ": 7.0, "event_type": "PURCHASE",
          "event_at": "2026-01-05 10:05:00", "context": {"device": "desktop"}, "coupon": "X1"},
     ]
     (workspace.landing / "events_2026_01_05.ndjson").write_text(
@@ -242,9 +242,11 @@ def test_a_record_that_is_not_an_object_rejects_its_file(workspace: Settings, tm
     (folder / "events.yml").write_text(EVENTS_CONTRACT)
     workspace.contracts, workspace.gold_models = [folder], []
     (workspace.landing / "events_2026_01_05.ndjson").write_text('{"event_id": "e1"}\n[1, 2]\n')
+    (workspace.landing / "events_2026_01_06.ndjson").write_text("\n")
     report = run(workspace)
-    [error] = [f.error for b in report.batches for f in b.files]
-    assert "record 2 is a JSON array, not an object" in str(error)
+    errors = {f.file: str(f.error) for b in report.batches for f in b.files}
+    assert "record 2 is a JSON array, not an object" in errors["events_2026_01_05.ndjson"]
+    assert "no fields: the ndjson file holds no records" in errors["events_2026_01_06.ndjson"]
 
 
 def test_an_archive_of_two_files_and_a_broken_json_array_are_rejected(workspace: Settings) -> None:

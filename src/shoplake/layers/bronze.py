@@ -125,19 +125,21 @@ def _sniff_fields(path: Path, contract: Contract, kind: FileKind) -> Layout:
     (`context.device`): its first key is then read through that path, and not rescued."""
     read = FileRead(kind, (), contract.sheet)
     try:
-        header = [name.strip() for name in fields_of(path, read)]
+        header = fields_of(path, read)  # as the file spells them: a JSON key or Parquet column is read by name
     except EngineError as error:
         raise FileRejected(str(path), error.message) from None
+    if not header:
+        raise FileRejected(str(path), f"no fields: the {kind.describe()} file holds no records, or only empty ones")
     fields: list[tuple[str, ...]] = [(name,) for name in header]
     consumed: set[str] = set()
     if kind.format in (FileFormat.NDJSON, FileFormat.JSON):
-        roots = {name.lower(): name for name in header}
+        roots = {name.strip().lower(): name for name in header}
         for column in contract.columns:
             first, *rest = column.header.split(".")
             if rest and column.header.lower() not in roots and first.lower() in roots:
                 fields.append((roots[first.lower()], *rest))
                 consumed.add(first.lower())
-    names = [".".join(keys) for keys in fields]
+    names = [".".join(keys).strip() for keys in fields]
     shown = f"the fields {', '.join(header[:12])[:120]!r}"
     return _line_up(path, contract, names, shown, read=FileRead(kind, tuple(fields), contract.sheet),
                     consumed=consumed)
