@@ -44,7 +44,14 @@ demo: $(STAMP)
 	$(BIN)/shoplake demo
 
 test: $(SPARK_STAMP) $(PG_STAMP) $(CHROMIUM_STAMP) lint
-	$(BIN)/pytest -n 2 --dist loadgroup
+	@# Two pytest processes side by side on the 2 cores: the Spark tests (one Spark session) and all the
+	@# others (one PostgreSQL server), each with its own temporary folder; the Spark log follows the other.
+	@tmp=$$(mktemp -d); \
+	$(BIN)/pytest -m spark -p no:cacheprovider --basetemp=$$tmp/spark > $$tmp/spark.log 2>&1 & spark=$$!; \
+	$(BIN)/pytest -m "not spark" --basetemp=$$tmp/other; other=$$?; \
+	wait $$spark; sparked=$$?; echo "== the Spark tests"; cat $$tmp/spark.log; rm -rf $$tmp; \
+	echo "make test: Spark tests exit $$sparked, other tests exit $$other"; \
+	test $$other -eq 0 && test $$sparked -eq 0
 
 # mypy checks shoplake.integrations against the real Dagster and Airflow: lint installs their extras.
 $(ORCH_STAMP): $(STAMP)

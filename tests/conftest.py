@@ -18,20 +18,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 ENGINES = ["duckdb", pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.integration])]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`make test` runs the suite in two worker processes (`pytest -n 2 --dist loadgroup`): every Spark
-    test in one of them (one Spark session per run), every PostgreSQL test in one (one server per run),
-    and each other module's tests together (a module's fixtures are built once)."""
-    for item in items:
-        if item.get_closest_marker("spark") is not None:
-            group = "spark"
-        elif item.get_closest_marker("postgres") is not None:
-            group = "postgres"
-        else:
-            group = item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture
 def workspace(tmp_path: Path) -> Settings:
     landing = tmp_path / "landing"
