@@ -169,7 +169,7 @@ def _line_up(path: Path, contract: Contract, header: list[str], shown: str, *, r
         expected = ", ".join(c.header for c in contract.columns)
         raise FileRejected(
             str(path),
-            f"no header row: {shown} name no column of feed {contract.feed} "
+            f"no header row: {shown} names no column of feed {contract.feed} "
             f"(expected {expected})",
         )
     missing = [c.name for c in contract.columns if c.name not in matched]

@@ -347,6 +347,8 @@ def _lake_tables(query: exp.Query, source: str) -> tuple[set[str], set[str]]:
     Names are compared as DuckDB does, case-insensitively.
     """
     normalised = normalize_identifiers(query.copy(), dialect=DIALECT)
+    # Errors name a table as the model wrote it (normalising lower-cases even a quoted file path).
+    written = {id(n): o for n, o in zip(normalised.walk(), query.walk(), strict=True)}
     for node in normalised.walk():
         if isinstance(node, exp.Func) and reads_outside(node):
             raise ModelError(f"model {source}: {function_label(node)} reads files or settings outside the lake; "
@@ -367,24 +369,25 @@ def _lake_tables(query: exp.Query, source: str) -> tuple[set[str], set[str]]:
     for scope in scopes:
         for tbl in scope.tables:
             resolved.add(id(tbl))
-            if _reads_lake_table(tbl, scope, source) and tbl.db != SHOPLAKE:
+            if _reads_lake_table(tbl, scope, source, written.get(id(tbl), tbl)) and tbl.db != SHOPLAKE:
                 (depends if tbl.db == GOLD else feeds).add(tbl.name)
     for tbl in normalised.find_all(exp.Table):
         if id(tbl) not in resolved and not isinstance(tbl.parent, exp.JoinHint):
-            raise ModelError(f"model {source}: cannot tell where {_shown(tbl)!r} is read from; read it in the "
+            raise ModelError(f"model {source}: cannot tell where {_shown(written.get(id(tbl), tbl))!r} is read from; "
+                             "read it in the "
                              "FROM of a CTE or subquery")
     return depends, feeds
 
 
-def _reads_lake_table(tbl: exp.Table, scope: Scope, source: str) -> bool:
+def _reads_lake_table(tbl: exp.Table, scope: Scope, source: str, written: exp.Expr) -> bool:
     """True for silver.<feed> and gold.<model>, False for a CTE visible in this scope or a series;
-    ModelError for anything else."""
+    ModelError for anything else (naming the table as `written` in the model)."""
     if not isinstance(tbl.this, exp.Identifier):
         if isinstance(tbl.this, _SERIES):
             return False  # computed from its arguments, reads nothing
-        raise ModelError(f"model {source}: {_shown(tbl)!r} is a table function; a model reads silver.<feed>, "
+        raise ModelError(f"model {source}: {_shown(written)!r} is a table function; a model reads silver.<feed>, "
                          "gold.<model> and its own CTEs only (generate_series and range are allowed)")
-    shown = _shown(tbl)
+    shown = _shown(written)
     if not tbl.db and not tbl.catalog:
         if tbl.name in scope.cte_sources:
             return False
@@ -405,7 +408,7 @@ def _reads_lake_table(tbl: exp.Table, scope: Scope, source: str) -> bool:
     return True
 
 
-def _shown(tbl: exp.Table, limit: int = 80) -> str:
+def _shown(tbl: exp.Expr, limit: int = 80) -> str:
     """A table as the model names it, without its alias, joins or other clauses."""
     bare = tbl.copy()
     for arg in ("alias", "joins", "pivots", "laterals", "version", "sample", "when"):
