@@ -142,9 +142,10 @@ def test_a_killed_duckdb_run_is_recovered_to_the_uninterrupted_result(
     assert_same_lake(tmp_path, baseline, store)
 
 
-# One day of four feeds on Spark (a Spark run's time is mostly per-job overhead, not data): the first
-# kill leaves some silver tables committed (rolled back), the second half the archive (finished).
-SPARK_KILLS = [("during_silver", 2, "rolled back"), ("during_archive", 2, "finished archiving")]
+# One day of four feeds on Spark (a Spark run's time is mostly per-job overhead, not data): the kill
+# leaves some silver tables committed, and the Spark session of the next run rolls them back. A kill
+# during archiving is finished without the engine touching a table (the DuckDB kills cover it).
+SPARK_KILLS = [("during_silver", 2, "rolled back")]
 
 
 @pytest.mark.spark

@@ -36,6 +36,7 @@ def named_rows(settings: Settings, layer: str, name: str) -> list[dict[str, Any]
 @pytest.mark.builds_gold
 def test_mini_batch_counts_reasons_and_kpis(on_engine: Settings) -> None:
     workspace = on_engine
+    workspace.gold_models = ["agg_daily_sales"]  # the KPIs checked, and the models they read
     copy_fixture("mini", workspace.landing)
     report = run(workspace)
     files = files_of(report)
