@@ -61,7 +61,9 @@ def wait_stopped(process: subprocess.Popen[str], timeout: float = 120) -> None:
     """Until the process has stopped itself (state T in /proc)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"it ended instead of stopping:\n{process.communicate()[1][-3000:]}"
+        if process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"it ended instead of stopping (exit {process.returncode}):\n{(out + err)[-3000:]}")
         state = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         if state == "T":
             return

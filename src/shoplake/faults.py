@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections import Counter
 
 POINTS = ("after_bronze", "during_silver", "after_silver", "after_gold", "during_archive", "fenced")
 _passed: Counter[str] = Counter()
+# Held by every state-store transaction of the process (the ledger's `_tx`); a stop point takes it first,
+# so a stall never freezes the heartbeat thread inside a transaction holding SQLite's write lock.
+STATE_TRANSACTIONS = threading.RLock()
 
 
 def crash_point(name: str) -> None:
@@ -28,4 +32,5 @@ def crash_point(name: str) -> None:
     for wanted, sent in ((crash, signal.SIGKILL), (stop, signal.SIGSTOP)):
         point, _, nth = (wanted or "").partition("@")
         if point == name and _passed[name] == int(nth or 1):
-            os.kill(os.getpid(), sent)
+            with STATE_TRANSACTIONS:
+                os.kill(os.getpid(), sent)

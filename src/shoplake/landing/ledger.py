@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from shoplake.errors import ConfigError, LakeBusy
+from shoplake.faults import STATE_TRANSACTIONS
 
 metadata = sa.MetaData()
 
@@ -219,7 +220,7 @@ class Ledger:
 
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:
-        with self.engine.begin() as conn:
+        with STATE_TRANSACTIONS, self.engine.begin() as conn:
             yield conn
 
     def known_file_with_hash(self, digest: str, *, excluding: int | None = None) -> str | None:
