@@ -21,6 +21,7 @@ from shoplake.hooks import BatchHook, batch_hooks
 from shoplake.landing import ledger as L
 from shoplake.landing.storage import Entry, LocalStore, open_store
 from shoplake.layers import gold, scd2
+from shoplake.layers.selection import select_models
 from shoplake.notify import BATCH_ROLLED_BACK, Event, Notifiers
 from shoplake.outcomes import BatchOutcome, Progress, RunReport
 from shoplake.transaction import LOCK, tell_hooks
@@ -52,7 +53,7 @@ class Session:
         self.contracts: ContractSet = load_contracts(settings.contracts)
         # Checks know every model (one of a model not built is skipped); batches build the selected ones.
         every_model = gold.load_models(settings.models, contracts=self.contracts)
-        self.models = gold.select_models(every_model, settings.gold_models)
+        self.models = select_models(every_model, settings.gold_models)
         self.hooks: list[BatchHook] = [*batch_hooks(settings, contracts=self.contracts, models=every_model),
                                        *(hooks or [])]
         self.landing = open_store(settings.landing)

@@ -20,6 +20,7 @@ from shoplake.engines import open_engine
 from shoplake.errors import BatchFailed
 from shoplake.generate import generate
 from shoplake.layers import gold, silver
+from shoplake.layers.selection import select_models
 from shoplake.pipeline import run
 from shoplake.reprocess import reprocess
 from tests.conftest import FIXTURES, copy_fixture
@@ -43,7 +44,7 @@ def full_rebuild(settings: Settings, where: Path) -> dict[str, tuple[list[str], 
     engine = open_engine(settings.engine, temp_dir=where / "spill")
     try:
         contracts = load_contracts(settings.contracts)
-        models = gold.select_models(gold.load_models(settings.models, contracts=contracts), settings.gold_models)
+        models = select_models(gold.load_models(settings.models, contracts=contracts), settings.gold_models)
         available = silver.attach_silver(engine, contracts, settings.tables_root)
         built = gold.run_models(engine, models, str(where), available, parameters=settings.model_parameters(),
                                 full=True)
