@@ -139,10 +139,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engine", default="duckdb")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=("burst", "latency"), help="run one of the two measures")
     args = parser.parse_args()
     work = HERE / "work" / "watch"
-    burst(work / f"burst_{args.engine}", args.engine)
-    latency(work / f"latency_{args.engine}", args.engine, args.repeat)
+    if args.only != "latency":
+        burst(work / f"burst_{args.engine}", args.engine)
+    if args.only != "burst":
+        latency(work / f"latency_{args.engine}", args.engine, args.repeat)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from shoplake.config import Batching, Settings
 from shoplake.landing.ledger import Waiting
 from shoplake.landing.policy import ready_batches, why_ready
 from shoplake.landing.storage import Entry
+from shoplake.landing.triggers import is_whole
 from shoplake.pipeline import BatchOutcome, run
 from shoplake.tables import query_table
 from shoplake.watch import Stability, Watcher
@@ -80,6 +81,36 @@ def test_a_file_is_read_once_it_stops_changing() -> None:
     assert settle.stable([Entry("orders_2026_01_05.csv", 200, 2.0)], clock=3.5) == [
         Entry("orders_2026_01_05.csv", 200, 2.0)]
     assert settle.stable([Entry(".orders_2026_01_06.csv", 5, 1.0), Entry("x/a.csv.part", 5, 1.0)], clock=99) == []
+
+
+def test_a_whole_trigger_needs_no_settling_once_every_other_file_has_settled() -> None:
+    contents = {"trigger_2026_01_05.json": b'{"files": ["orders_2026_01_05.csv"]}',
+                "trigger_2026_01_06.json": b'{"files": ["orders_2026_01_06.csv"',  # still being written
+                "trigger_2026_01_07.json": b""}  # just created: `run the date`, or the start of a listing
+    def whole(entry: Entry) -> bool:
+        return entry.relative in contents and is_whole(contents[entry.relative])
+
+    settle = Stability(settle=2.0)
+    data, trigger = Entry("orders_2026_01_05.csv", 100, 1.0), Entry("trigger_2026_01_05.json", 37, 1.0)
+    assert settle.stable([data, trigger], clock=0.0, whole=whole) == [], "its data file has not settled yet"
+    assert settle.stable([data, trigger], clock=1.0, whole=whole) == []
+    assert settle.stable([data, trigger], clock=2.0, whole=whole) == [data, trigger]
+    late = Entry("trigger_2026_01_05.json", 37, 9.0)  # dropped once its file had settled
+    assert settle.stable([data, late], clock=2.1, whole=whole) == [data, late], "read at once"
+    assert not settle.settling
+    for name in ("trigger_2026_01_06.json", "trigger_2026_01_07.json"):
+        fresh = Stability(settle=2.0)
+        assert fresh.stable([data], clock=0.0) == []
+        unfinished = Entry(name, len(contents[name]), 5.0)
+        assert fresh.stable([data, unfinished], clock=2.0, whole=whole) == [data], f"{name} settles as any file"
+        assert fresh.settling
+        assert fresh.stable([data, unfinished], clock=4.0, whole=whole) == [data, unfinished]
+
+
+def test_only_a_whole_json_object_is_a_whole_trigger() -> None:
+    assert is_whole(b"{}") and is_whole(b'\xef\xbb\xbf{"files": {"a.csv": 3}}\n')
+    assert not is_whole(b"") and not is_whole(b'{"files": {"a.csv": 3}') and not is_whole(b"[]")
+    assert not is_whole(b"{" + b" " * (1 << 20) + b"}"), "past the size a trigger may have: it settles"
 
 
 def row_count(path: Path) -> int:
@@ -180,6 +211,27 @@ def test_a_running_watcher_picks_up_a_trigger_file(tmp_path: Path, state_url: st
         out, _ = watcher.communicate(timeout=60)
     assert watcher.returncode == 0, out
     assert "(trigger): succeeded" in out and "stopped after 1 batch(es)" in out, out
+
+
+def test_a_whole_trigger_starts_its_batch_without_waiting_to_settle(workspace: Settings) -> None:
+    workspace.settle_seconds, workspace.scan_seconds = 3.0, 60
+    ended: list[tuple[float, BatchOutcome]] = []
+    watcher = Watcher(workspace, on_batch=lambda b: ended.append((time.perf_counter(), b)))
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    try:
+        copy_fixture("mini", workspace.landing)
+        wait_for(lambda: len(ledger_rows(workspace.state_db_url, "SELECT 1 FROM files WHERE status = 'waiting'")) == 5,
+                 30, "the five files to settle and be noted as waiting")
+        arrived = time.perf_counter()
+        drop_trigger(workspace.landing, "2026_01_05", {"orders_2026_01_05.csv": 6})
+        wait_for(lambda: ended, 60, "the triggered batch")
+    finally:
+        watcher.stop.set()
+        thread.join(timeout=60)
+    [(end, batch)] = ended
+    assert batch.status == "succeeded" and batch.reason == "trigger", batch.error
+    assert end - batch.seconds - arrived < workspace.settle_seconds / 2, "the batch started before the trigger settled"
 
 
 def split_day(source: Path, target: Path, pieces: int) -> dict[str, int]:

@@ -4,7 +4,9 @@ The watcher learns of files from filesystem events (watchdog) on a local landing
 full listing every `scan_seconds` (the safety net for missed events, and the only source on object
 storage). A file is read only once it is complete: its size and modification time have not changed
 for `settle_seconds`, and its name is not hidden (`.name`) or temporary (`.tmp`, `.part`, ...) — a
-writer that uploads under such a name and renames into place is never read half-written.
+writer that uploads under such a name and renames into place is never read half-written. A trigger file
+that is one whole JSON object is read at once, when every other file has settled: the batch it starts
+does not wait out the settle interval a second time.
 
 Stopping: the first SIGINT/SIGTERM lets the batch in flight finish, then the watcher exits; a second
 one abandons that batch, which is rolled back (its files wait for the next start).
@@ -19,10 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoplake.config import Settings
+from shoplake.errors import ShoplakeError
 from shoplake.landing import ledger as L
-from shoplake.landing.files import in_progress
+from shoplake.landing.files import classify, in_progress
 from shoplake.landing.policy import ready_batches
 from shoplake.landing.storage import Entry, LocalStore
+from shoplake.landing.triggers import MAX_TRIGGER_BYTES, is_whole
 from shoplake.monitor import MonitorSchedule
 from shoplake.notify import Notifiers
 from shoplake.pipeline import BatchOutcome, Session
@@ -36,8 +40,13 @@ class Stability:
     seen: dict[str, tuple[int, float, float]] = field(default_factory=dict)  # relative -> size, mtime, since
     settling: bool = False  # some listed file has not settled yet: look again soon
 
-    def stable(self, listing: list[Entry], clock: float) -> list[Entry]:
+    def stable(self, listing: list[Entry], clock: float,
+               whole: Callable[[Entry], bool] | None = None) -> list[Entry]:
+        """The listed files that have settled. `whole`: whether a file is a trigger file that is complete
+        as it stands (`triggers.is_whole`); once every other file has settled, such a trigger is ready
+        without its own wait: it is the sender saying the date is complete, written after its files."""
         ready: list[Entry] = []
+        unsettled: list[Entry] = []
         current = {}
         for entry in listing:
             if in_progress(entry.relative):
@@ -46,8 +55,9 @@ class Stability:
             if (size, mtime) != (entry.size, entry.mtime):
                 since = clock
             current[entry.relative] = (entry.size, entry.mtime, since)
-            if clock - since >= self.settle:
-                ready.append(entry)
+            (ready if clock - since >= self.settle else unsettled).append(entry)
+        if whole is not None and unsettled and all(whole(entry) for entry in unsettled):
+            ready.extend(unsettled)
         self.seen = current
         self.settling = len(ready) < len(current)
         return ready
@@ -82,7 +92,7 @@ class Watcher:
                         full = clock - last_scan >= s.scan_seconds
                         listing = session.landing.list()
                         last_scan = clock if full else last_scan
-                        stable = stability.stable(listing, clock)
+                        stable = stability.stable(listing, clock, whole=lambda e: self._whole_trigger(session, e))
                         if stable or full:
                             session.scan(stable, complete=False)
                     for ready in ready_batches(session.ledger.waiting(), s.batching, L.now(),
@@ -105,6 +115,18 @@ class Watcher:
                     observer.stop()
                     observer.join()
         return done
+
+    @staticmethod
+    def _whole_trigger(session: Session, entry: Entry) -> bool:
+        """Whether `entry` is a trigger file whose content is complete as it stands (`triggers.is_whole`)."""
+        recognised, feed = classify(entry.relative, session.contracts)
+        if not recognised or feed is not None or not 0 < entry.size <= MAX_TRIGGER_BYTES:
+            return False
+        try:
+            with session.landing.local_copy(entry.relative, session.cache).open("rb") as handle:
+                return is_whole(handle.read(MAX_TRIGGER_BYTES + 1))
+        except (OSError, ShoplakeError):  # gone or replaced meanwhile: it settles as any file
+            return False
 
     def _observe(self, session: Session) -> Any:
         """Filesystem events for a local landing folder; None on object storage (listing only)."""

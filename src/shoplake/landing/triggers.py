@@ -74,6 +74,19 @@ def read_trigger(path: Path, name: str) -> dict[str, int | None]:
     return found
 
 
+def is_whole(data: bytes) -> bool:
+    """Whether a trigger file's bytes are one whole JSON object, so that it needs no settling: a sender
+    writing it in place has not finished while its closing brace is missing (no strict prefix of a JSON
+    object parses as one). An empty file (`run the date` too) could be a file just created: it settles."""
+    if not data or len(data) > MAX_TRIGGER_BYTES:
+        return False
+    try:
+        value = json.loads(data.removeprefix(b"\xef\xbb\xbf"))
+    except ValueError:  # not JSON yet (or never: it settles, then fails its batch with the reason)
+        return False
+    return isinstance(value, dict)
+
+
 def _first_problem(error: ValidationError) -> str:
     """The first problem pydantic found, on one line and short, whatever the file held."""
     first = error.errors(include_url=False)[0]

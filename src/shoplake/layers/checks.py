@@ -41,6 +41,16 @@ def valid_table(feed: str) -> str:
     return f"valid__{feed}"
 
 
+def batch_keys_table(feed: str) -> str:
+    """A checked feed's valid rows' referenced columns: what this batch's child feeds check against."""
+    return f"batchkeys__{feed}"
+
+
+def batch_failed_table(feed: str) -> str:
+    """A checked feed's failed rows' referenced columns and reasons: a child's missing parent may be there."""
+    return f"batchfailed__{feed}"
+
+
 def refkeys_table(feed: str, column: str) -> str:
     return f"refkeys__{feed}__{column}"
 
@@ -199,7 +209,7 @@ def plan_checks(
     query = checked_rows
     for name, cte in (("repeated", repeated), ("dedup", dedup), ("norm", norm), ("typed", typed),
                       ("derived", derived), *ctes, ("checked_from", checked_from)):
-        query = query.with_(name, as_=cte)
+        query = query.with_(name, as_=cte, copy=False)  # fresh trees: a copy per CTE is quadratic
     return CheckPlan(contract=contract, query=query, severities=severities)
 
 
@@ -351,5 +361,6 @@ def _key_text(contract: Contract) -> list[exp.Expr | str]:
     return parts
 
 
-__all__ = ["FILE_STATS", "LINEAGE", "SQL_TYPES", "CheckPlan", "checked_table", "plan_checks",
-           "quarantined_keys_table", "refkeys_table", "stat_keys", "typed_value", "valid_table"]
+__all__ = ["FILE_STATS", "LINEAGE", "SQL_TYPES", "CheckPlan", "batch_failed_table", "batch_keys_table",
+           "checked_table", "plan_checks", "quarantined_keys_table", "refkeys_table", "stat_keys", "typed_value",
+           "valid_table"]

@@ -55,6 +55,11 @@ def _changes_table(feed: str) -> str:
     return f"scd2__{feed}"
 
 
+def staged_tables(feed: str) -> tuple[str, ...]:
+    """What staging a feed's SCD2 writes leaves in the engine, to drop once they are written."""
+    return (_changes_table(feed), _observed_table(feed), replaced_table(feed))
+
+
 def data_columns(contract: Contract) -> list[str]:
     return [*contract.column_names, *contract.derived]
 
@@ -325,7 +330,7 @@ class _Plan:
         self.cte("computed", _union([windowed, single]))
         query = self._changes(every)
         for name, cte in self.ctes:
-            query = query.with_(name, as_=cte)
+            query = query.with_(name, as_=cte, copy=False)  # fresh trees: a copy per CTE is quadratic
         return query
 
     def _bases(self) -> exp.Select:

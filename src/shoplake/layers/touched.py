@@ -363,9 +363,7 @@ def touched_partitions(engine: Engine, name: str, query: exp.Query, partition: s
     if not parts:
         return []
     wrapped = [select("*").from_(part.subquery(f"p{n}")) for n, part in enumerate(parts)]
-    union: exp.Query = wrapped[0]
-    for part in wrapped[1:]:
-        union = exp.union(union, part, distinct=True)
+    union: exp.Query = wrapped[0] if len(wrapped) == 1 else exp.union(*wrapped, distinct=True, copy=False)
     return [row[0] for row in engine.fetch(union)]
 
 

@@ -3,7 +3,6 @@ run every check through the engine, count its offending rows and keep a few of t
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,7 +110,9 @@ def count_rows(engine: Engine, checks: list[Check]) -> dict[int, int | str]:
     if not checks:
         return {}
     branches: list[exp.Query] = [_counted(i, c) for i, c in enumerate(checks)]
-    union = functools.reduce(lambda a, b: exp.union(a, b, distinct=False), branches)
+    # Built once from the fresh branches: a union folded pairwise copies the growing tree each time
+    # (40 checks: a second of a small batch's audit).
+    union = branches[0] if len(branches) == 1 else exp.union(*branches, distinct=False, copy=False)
     try:
         return {int(i): int(n) for i, n in engine.fetch(union)}
     except Exception:  # some check's SQL fails: each is counted alone below, so the others still count
