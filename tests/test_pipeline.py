@@ -172,7 +172,7 @@ def test_upsert_keeps_the_latest_version_and_scd2_keeps_history(on_engine: Setti
         "a change opens a new version, an unchanged row adds none"
 
 
-def test_a_fail_batch_rule_stops_the_batch_before_anything_is_written(workspace: Settings, tmp_path: Path) -> None:
+def test_a_fail_batch_rule_fails_the_batch_and_leaves_no_row_in_any_table(workspace: Settings, tmp_path: Path) -> None:
     contracts = tmp_path / "contracts"
     contracts.mkdir()
     pack = Path(__file__).parents[1] / "src/shoplake/contracts/pack/orders.yml"
@@ -186,6 +186,9 @@ def test_a_fail_batch_rule_stops_the_batch_before_anything_is_written(workspace:
     assert batch.status == "failed"
     assert "orders.created_not_in_future (1 rows)" in str(batch.error)
     assert table(workspace, "silver", "orders") == []
+    # Customers are checked and written before orders: the rollback takes them out again.
+    assert table(workspace, "silver", "customers") == []
+    assert table(workspace, "bronze", "customers") == []
     assert sorted(p.name for p in (workspace.archive_dir / "failed" / "2026-01-05").iterdir()) == sorted(
         p.name for p in (FIXTURES / "mini").iterdir())
 

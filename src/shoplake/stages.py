@@ -1,5 +1,5 @@
-"""A batch's stages: its files read into bronze, every feed checked, bronze, quarantine and silver written,
-then gold built; `shoplake.transaction` runs them in order and decides what stays."""
+"""A batch's stages: its files read into bronze, each feed checked and its bronze, quarantine and silver
+written, then gold built; `shoplake.transaction` runs them in order and decides what stays."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from shoplake.faults import crash_point
 from shoplake.intake import changed_since_hashed, promised_counts, verify_counts
 from shoplake.landing import ledger as L
 from shoplake.layers import bronze, gold, scd2, silver, touched
+from shoplake.layers.checks import checked_table, valid_table
 from shoplake.layers.sql import col, lit
 from shoplake.notify import FILE_FAILED, Event
 from shoplake.outcomes import FileOutcome
@@ -35,7 +36,7 @@ class Stages:
         self.replaces = {w.relative: w.replaces for w in tx.waiting if w.replaces}
         self.loaded: dict[str, list[exp.Select]] = {}  # feed -> bronze rows of each of its readable files
         self.drifted: dict[str, list[str]] = {}
-        self.staged_files: list[str] = []  # the engine's table of each file's rows
+        self.staged: dict[str, list[str]] = {}  # feed -> the engine's table of each of its files' rows
         self.recomputed: set[str] = set()  # SCD2 feeds whose replaced observations left their log
         self.order: list[str] = []
         self.in_silver: set[str] = set()
@@ -68,7 +69,7 @@ class Stages:
                 with report.timed("read"):
                     layout = bronze.sniff(path, contract)
                     staged = f"csv__{w.feed}__{len(loaded.get(w.feed, []))}"
-                    self.staged_files.append(staged)
+                    self.staged.setdefault(w.feed, []).append(staged)
                     f.rows_read, rows = bronze.load_file(
                         engine, contract, path, layout, source_file=w.relative, batch_id=self.batch_id,
                         ingested_at=ingested_at, staged=staged)
@@ -102,51 +103,63 @@ class Stages:
                 self._clear_replaced(cleared)
 
     def check(self) -> None:
-        """2. Silver checks for every feed, parents first, before anything is written."""
+        """2-3. Feed by feed, parents first: checked, then its bronze, quarantine and silver written and its
+        staged rows freed, so the batch holds one feed's rows at a time (DuckDB spills what does not fit).
+
+        Every table's version is noted before its first write; a `fail_batch` rule stops the writing, the
+        remaining feeds are still checked for a whole report, and the batch fails and is rolled back."""
         s, engine, contracts = self.s, self.s.engine, self.s.contracts
         self.in_silver = silver.attach_silver(engine, contracts, s.lake)
         order = self.order = contracts.load_order(set(self.loaded))
         results = self.results
+        self.tx.note_versions([gold.gold_path(s.lake, m.name) for m in s.models])
+        fatal: dict[str, int] = {}
         for i, feed in enumerate(order):
             with s.report.timed("check"):
                 referenced = any(parent == feed for child in order for _, parent, _ in contracts[child].references)
                 results[feed] = silver.check_feed(engine, contracts[feed], contracts, in_silver=self.in_silver,
                                                   checked_feeds=set(results),
                                                   drifted_files=self.drifted.get(feed, []), referenced=referenced)
-            self.step(f"check {feed}", i + 1, len(order))
-        fatal = {f"{feed}.{rule}": n for feed, r in results.items() for rule, n in r.fatal.items()}
-        for feed, result in results.items():
+            result = results[feed]
             self.outcome.rule_failures[feed] = result.rule_failures
-            severities = {rule: severity.value for rule, severity in result.severities.items()}
-            s.ledger.record_rules(self.batch_id, feed, result.rule_failures, severities)
+            s.ledger.record_rules(self.batch_id, feed, result.rule_failures,
+                                  {rule: severity.value for rule, severity in result.severities.items()})
+            fatal.update({f"{feed}.{rule}": n for rule, n in result.fatal.items()})
+            if not fatal:
+                self._write_feed(feed)
+            self._free(feed)
+            self.step(f"check {feed}", i + 1, len(order))
         if fatal:
             raise BatchFailed("fail_batch rule(s) failed: " + ", ".join(f"{r} ({n} rows)" for r, n in fatal.items()),
                               hint="fix the data or the contract, then `shoplake reprocess --failed`")
+        crash_point("after_silver")
+        # What the checks left for later feeds (their parents' keys) is not needed by gold.
+        engine.clear()
+
+    def _write_feed(self, feed: str) -> None:
+        """Stage and write one checked feed: bronze, quarantine and silver, side by side."""
+        s, engine = self.s, self.s.engine
+        jobs = silver.stage_writes(
+            engine, s.contracts[feed], s.lake, in_silver=feed in self.in_silver, bronze=not self.replay,
+            quarantine_mode="overwrite" if feed == self.replay else "append", replaced=feed in self.recomputed)
+        self.tx.note_versions([j.path for j in jobs])
+
+        def written(job: WriteJob) -> None:
+            crash_point("after_bronze" if "/bronze/" in job.path else "during_silver")
+
+        with s.report.timed("write"):
+            engine.write(jobs, tag=self.batch_id, on_written=written)
+
+    def _free(self, feed: str) -> None:
+        """A checked (and written) feed's staged rows go; only the keys its children check against stay."""
+        engine = self.s.engine
+        for name in (valid_table(feed), bronze.bronze_table(feed), *self.staged.get(feed, []), checked_table(feed),
+                     f"quarantine__{feed}", *scd2.staged_tables(feed)):
+            engine.drop(name)
 
     def write(self) -> None:
-        """3. Write bronze, then quarantine and silver (gold follows); every table's version noted first."""
-        s, engine, order = self.s, self.s.engine, self.order
-        jobs = [job for feed in order for job in silver.stage_writes(
-            engine, s.contracts[feed], s.lake, in_silver=feed in self.in_silver, bronze=not self.replay,
-            quarantine_mode="overwrite" if feed == self.replay else "append", replaced=feed in self.recomputed)]
-        self.tx.note_versions([*(j.path for j in jobs), *(gold.gold_path(s.lake, m.name) for m in s.models)])
-        with s.report.timed("write"):
-            bronze_jobs = [j for j in jobs if "/bronze/" in j.path]
-            engine.write(bronze_jobs, tag=self.batch_id)
-            crash_point("after_bronze")
-            # The files' text is written and quarantined rows are staged: freed now, DuckDB does not spill
-            # it to disk to make room for silver and gold.
-            for feed in self.loaded:
-                engine.drop(bronze.bronze_table(feed))
-            for name in self.staged_files:
-                engine.drop(name)
-
-            def written(job: WriteJob) -> None:
-                if "/silver/" in job.path:
-                    crash_point("during_silver")
-
-            engine.write([j for j in jobs if j not in bronze_jobs], tag=self.batch_id, on_written=written)
-            crash_point("after_silver")
+        """Each file's counts from its feed's checks (its rows were written feed by feed in `check`)."""
+        s, order = self.s, self.order
         for feed in order:
             for name, counts in self.results[feed].files.items():
                 if feed == self.replay:  # rows from the quarantine, by the file they first came in

@@ -138,13 +138,14 @@ class DuckDBEngine:
         return staged_columns(self._con, table)
 
     def drop(self, table: str) -> None:
+        # A staged file is a view over its rows' table (`load_csv`, `formats.stage_duckdb`): both go.
         kinds = self._con.execute(
-            "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? AND schema_name = 'main' "
-            "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
-            [table, table]
+            "SELECT 'VIEW', view_name FROM duckdb_views() WHERE view_name = ? AND schema_name = 'main' "
+            "UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables() WHERE table_name IN (?, ?) "
+            "AND schema_name = 'main'", [table, table, table + "__rows"]
         ).fetchall()
-        for (kind,) in kinds:
-            self._run(f"DROP {kind} IF EXISTS {_ident(table)}")
+        for kind, name in kinds:
+            self._run(f"DROP {kind} IF EXISTS {_ident(name)}")
 
     def create_view(self, schema: str, name: str, table: str) -> None:
         self._run(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")

@@ -1,7 +1,8 @@
 """Silver, part two: run a feed's checks, keep the valid rows, and write silver and quarantine.
 
-Validation of a whole batch happens before anything is written, so a `fail_batch` rule stops the
-batch with no table touched; references resolve against silver plus the batch's own valid rows.
+Feeds are checked parents first, each written once checked (`stages.Stages.check`); references resolve
+against silver plus the batch's own valid parent rows, which a checked feed keeps as its referenced
+columns only (`_keep_referenced`), so its rows can go once written.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from shoplake.layers.checks import (
     LINEAGE,
     SQL_TYPES,
     CheckPlan,
+    batch_failed_table,
+    batch_keys_table,
     checked_table,
     plan_checks,
     quarantined_keys_table,
@@ -116,10 +119,9 @@ def check_feed(
     engine.create_table(checked, plan.query)
     ok = col("_errors").is_(exp.null())
     valid = _valid_rows(contract, checked, ok)
+    engine.define_view(valid_table(contract.feed), valid)  # read once, by its write
     if referenced:
-        engine.create_table(valid_table(contract.feed), valid)
-    else:
-        engine.define_view(valid_table(contract.feed), valid)  # read once, by its write
+        _keep_referenced(engine, contract, contracts, checked, ok)
 
     result = FeedResult(feed=contract.feed, severities=plan.severities)
     counts = select(
@@ -193,6 +195,23 @@ def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bo
     return jobs
 
 
+def _keep_referenced(engine: Engine, contract: Contract, contracts: ContractSet, checked: str, ok: exp.Expr) -> None:
+    """What this batch's child feeds check against, kept small so the feed's rows can go once written:
+    its valid rows' referenced columns and its failed rows' (see `_quarantined_parents`)."""
+    feed = contract.feed
+    columns = sorted({parent_column for child in contracts for _, parent, parent_column in child.references
+                      if parent == feed})
+    # Valid rows of an upsert feed are the newest per key; rows that passed have the same keys, but a
+    # referenced column outside the key must come from the valid rows themselves.
+    from_valid = not set(columns) <= set(contract.primary_key)
+    source = select(*map(col, columns)).from_(table(valid_table(feed)))
+    engine.create_table(batch_keys_table(feed), source if from_valid else
+                        select(*map(col, columns)).from_(table(checked)).where(ok.copy()))
+    engine.create_table(batch_failed_table(feed), select(
+        *map(col, columns), *map(col, ("_source_file", "_row_number", "_ingested_at", "_errors"))
+    ).from_(table(checked)).where(ok.copy().not_()))
+
+
 def _prepare_keys(
     engine: Engine, contract: Contract, contracts: ContractSet, *, in_silver: Attached, checked_feeds: set[str]
 ) -> None:
@@ -201,7 +220,7 @@ def _prepare_keys(
         if parent in in_silver:
             sources.append(select(alias(col(parent_column), "k")).from_(table(parent, SILVER)))
         if parent in checked_feeds:
-            sources.append(select(alias(col(parent_column), "k")).from_(table(valid_table(parent))))
+            sources.append(select(alias(col(parent_column), "k")).from_(table(batch_keys_table(parent))))
         key_type = SQL_TYPES[contracts[parent].column(parent_column).type]
         if sources:
             union: exp.Query = sources[0]
@@ -234,8 +253,7 @@ def _quarantined_parents(parent: Contract, key: str, name: str, key_type: str, *
 
     sources: list[exp.Select] = []
     if in_batch:  # typed already
-        sources.append(located(cast(col(key), key_type), table(checked_table(parent.feed)), 0).where(
-            col("_errors").is_(exp.null()).not_()))
+        sources.append(located(cast(col(key), key_type), table(batch_failed_table(parent.feed)), 0))
     if stored:  # raw text as it arrived: typed as the parent's checks type it
         sources.append(located(cast(typed_value(parent, key), key_type), table(parent.feed, QUARANTINE), 1))
     if not sources:
