@@ -50,6 +50,16 @@ SPARK_AUDIT = {"on": False}
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _one_spark_session_with_s3a(request: pytest.FixtureRequest) -> None:
+    """A run with Spark tests starts its one Spark session with the S3A connector's jars (which join a
+    session only at its start) for tests/engines/test_spark_s3a.py; every Spark test shares that session."""
+    if any(item.get_closest_marker("spark") for item in request.session.items):
+        from shoplake.engines.spark_session import spark_session
+
+        spark_session(None, (("spark.shoplake.s3a", "true"),))
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _spark_batches_skip_the_audit() -> Iterator[None]:
     from shoplake import session
     from shoplake.quality.audit import AuditHook

@@ -1,17 +1,8 @@
-"""The whole flow on an S3-compatible store: landing, archive and Delta tables in a bucket.
-
-The store is moto's standalone server, started here as a real HTTP server in its own process; boto3
-and delta-rs reach it through the standard AWS_* environment variables, as they would reach AWS.
-"""
+"""The whole flow on an S3-compatible store: landing, archive and Delta tables in a bucket (tests/s3server.py's
+local server, reached through the standard AWS_* environment variables as AWS would be)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,61 +10,12 @@ import pytest
 from shoplake.config import Settings
 from shoplake.pipeline import run
 from tests.conftest import FIXTURES
+from tests.s3server import BUCKET, keys, s3  # noqa: F401  (the module's S3 server)
 
 pytestmark = pytest.mark.integration
 
-BUCKET = "shop-data"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A running S3-compatible server and a client for it; fails (never skips) when it cannot start."""
-    import boto3
-
-    port = free_port()
-    log = tmp_path_factory.mktemp("s3") / "server.log"  # a file, not a pipe: a full pipe would stall the server
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=log.open("w"))
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                             "AWS_REGION", "AWS_ALLOW_HTTP", "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
-                      AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1", AWS_ALLOW_HTTP="true")
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the S3 server did not start: {log.read_text()[-2000:]}") from None
-                time.sleep(0.2)
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def keys(client: object, prefix: str) -> list[str]:
-    listing = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)  # type: ignore[attr-defined]
-    return sorted(item["Key"][len(prefix):] for item in listing.get("Contents", []))
-
-
-def test_landing_archive_and_lake_on_s3(s3: object, tmp_path: Path) -> None:
+def test_landing_archive_and_lake_on_s3(s3: object, tmp_path: Path) -> None:  # noqa: F811
     from deltalake import DeltaTable
 
     for path in sorted((FIXTURES / "mini").iterdir()):

@@ -1,5 +1,5 @@
 """Files of the other formats in a remote landing (S3): downloaded to the local cache under their own names,
-read there, archived on S3 (a real S3-compatible server: tests/test_s3.py's moto server)."""
+read there, archived on S3 (a real S3-compatible server: tests/s3server.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from shoplake.config import Settings
 from shoplake.pipeline import run
 from tests.formats.test_formats import AS_FORMATS, FEEDS, MINI, counts
-from tests.test_s3 import BUCKET, keys, s3  # noqa: F401  (the module's S3 server)
+from tests.s3server import BUCKET, keys, s3  # noqa: F401  (the module's S3 server)
 
 
 def test_formats_from_an_s3_landing(s3: object, tmp_path: Path) -> None:  # noqa: F811

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 from sqlglot import exp
 
-from shoplake.engines import spark_formats
+from shoplake.engines import spark_formats, spark_storage
 from shoplake.engines.base import (
     APP_ID,
     BATCH_TAG,
@@ -186,7 +186,7 @@ class SparkEngine:
     def table_partitions(self, path: str) -> list[str]:
         from delta.tables import DeltaTable
 
-        if "://" not in path or path.startswith("file:"):  # read from the log by delta-rs, without a Spark job
+        if spark_storage.by_delta_rs(self._spark, path):  # read from the log by delta-rs, without a Spark job
             import deltalake
             from deltalake.exceptions import TableNotFoundError
 
@@ -201,8 +201,8 @@ class SparkEngine:
     def table_version(self, path: str) -> int | None:
         from delta.tables import DeltaTable
 
-        if "://" not in path or path.startswith("file:"):
-            # A local table's version is in its _delta_log: delta-rs reads it without a Spark job.
+        if spark_storage.by_delta_rs(self._spark, path):
+            # A table's version is in its _delta_log: delta-rs reads it without a Spark job.
             import deltalake
             from deltalake.exceptions import TableNotFoundError
 
@@ -245,8 +245,8 @@ class SparkEngine:
     def table_history(self, path: str) -> list[Commit]:
         from delta.tables import DeltaTable
 
-        if "://" not in path or path.startswith("file:"):
-            # A local table's log read by delta-rs: every commit's metadata, also a delta-rs writer's batch
+        if spark_storage.by_delta_rs(self._spark, path):
+            # A table's log read by delta-rs: every commit's metadata, also a delta-rs writer's batch
             # tag, which delta-spark's history() does not show (it shows only userMetadata).
             import deltalake
             from deltalake.exceptions import TableNotFoundError
@@ -375,10 +375,10 @@ class SparkEngine:
                 self._spark.conf.unset(key)
 
     def _fence_of(self, path: str) -> int | None:
-        """The highest fence that wrote a table (None: none, or no table). A local table's log is read
-        by delta-rs without a Spark job; on object storage Delta itself skips a commit whose fence is
-        not above the table's."""
-        if "://" in path and not path.startswith("file:"):
+        """The highest fence that wrote a table (None: none, or no table). The log is read by delta-rs
+        without a Spark job where it can (spark_storage.by_delta_rs); elsewhere Delta itself skips a commit
+        whose fence is not above the table's."""
+        if not spark_storage.by_delta_rs(self._spark, path):
             return None
         import deltalake
         from deltalake.exceptions import TableNotFoundError

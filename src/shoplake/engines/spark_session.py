@@ -6,18 +6,27 @@ import functools
 
 from pyspark.sql import SparkSession
 
+from shoplake.engines import spark_storage
 from shoplake.errors import EngineError
 
 DELTA_JAR = "io.delta:delta-spark_{spark}_2.13:4.4.0"  # the Maven artifact for this pyspark's major.minor
 
 
-@functools.cache
 def spark_session(master: str | None, conf: tuple[tuple[str, str], ...]) -> SparkSession:
     """The process's Spark session with Delta Lake; UTC everywhere, quiet, small shuffles by default.
 
     Without a master, an existing session (spark-submit, a Databricks job) is used as it is; settings
-    that only apply at start-up, such as the jars, are then the platform's.
+    that only apply at start-up, such as the jars, are then the platform's. Object storage follows the
+    AWS_* environment of each call (spark_storage.py), also in a session started before it was set.
     """
+    session = _started(master, conf)
+    spark_storage.configure(session)
+    return session
+
+
+@functools.cache
+def _started(master: str | None, conf: tuple[tuple[str, str], ...]) -> SparkSession:
+    """Started once per process and settings: the jars and other start-up settings cannot change later."""
     import pyspark
 
     spark_version = ".".join(pyspark.__version__.split(".")[:2])
@@ -42,6 +51,7 @@ def spark_session(master: str | None, conf: tuple[tuple[str, str], ...]) -> Spar
         "spark.sql.constraintPropagation.enabled": "false",
         **dict(conf),
     }
+    settings = spark_storage.with_s3a(settings)  # spark.shoplake.s3a: the S3A connector's jars
     if "spark.jars" in settings:
         settings.pop("spark.jars.packages")  # jars from a local folder (offline clusters)
     builder = SparkSession.builder.appName("shoplake")
