@@ -397,10 +397,24 @@ def _shown(tbl: exp.Expr, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_QUERY_TEXT: dict[int, tuple[exp.Query, str]] = {}  # id -> a parsed model query and its text
+
+
 def signature(model: Model, parameters: dict[str, str | int | float]) -> str:
     """What a model's rows are computed from besides its inputs: its query and the settings models read."""
-    text = json.dumps([model.query.sql(dialect="duckdb"), sorted(parameters.items())], default=str)
+    text = json.dumps([_query_text(model.query), sorted(parameters.items())], default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _query_text(query: exp.Query) -> str:
+    """A model's query as text, generated once per parsed query: a watcher's session signs every model in
+    every batch, and a model's query is never changed in place (it is copied wherever it is rewritten)."""
+    known = _QUERY_TEXT.get(id(query))
+    if known is None or known[0] is not query:
+        if len(_QUERY_TEXT) > 1024:  # sessions load the models anew: forget the oldest ones' queries
+            _QUERY_TEXT.clear()
+        known = _QUERY_TEXT[id(query)] = (query, query.sql(dialect="duckdb"))
+    return known[1]
 
 
 def gold_path(lake: str, name: str) -> str:
