@@ -407,8 +407,7 @@ def signature(model: Model, parameters: dict[str, str | int | float]) -> str:
 
 
 def _query_text(query: exp.Query) -> str:
-    """A model's query as text, generated once per parsed query: a watcher's session signs every model in
-    every batch, and a model's query is never changed in place (it is copied wherever it is rewritten)."""
+    """A model's query as text, once per parsed query (signed every batch; never changed in place)."""
     known = _QUERY_TEXT.get(id(query))
     if known is None or known[0] is not query:
         if len(_QUERY_TEXT) > 1024:  # sessions load the models anew: forget the oldest ones' queries
