@@ -214,7 +214,7 @@ def test_a_running_watcher_picks_up_a_trigger_file(tmp_path: Path, state_url: st
 
 
 def test_a_whole_trigger_starts_its_batch_without_waiting_to_settle(workspace: Settings) -> None:
-    workspace.settle_seconds, workspace.scan_seconds = 3.0, 60
+    workspace.settle_seconds, workspace.scan_seconds, workspace.monitor_every = 3.0, 60, 0  # nothing between
     ended: list[tuple[float, BatchOutcome]] = []
     watcher = Watcher(workspace, on_batch=lambda b: ended.append((time.perf_counter(), b)))
     thread = threading.Thread(target=watcher.run)
