@@ -154,7 +154,7 @@ class Stages:
         """A checked (and written) feed's staged rows go; only the keys its children check against stay."""
         engine = self.s.engine
         for name in (valid_table(feed), bronze.bronze_table(feed), *self.staged.get(feed, []), checked_table(feed),
-                     f"quarantine__{feed}", *scd2.staged_tables(feed)):
+                     silver.quarantined_table(feed), *scd2.staged_tables(feed)):
             engine.drop(name)
 
     def write(self) -> None:

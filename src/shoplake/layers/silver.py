@@ -90,6 +90,12 @@ def attach_silver(engine: Engine, contracts: ContractSet, lake: str) -> Attached
     return Attached(present, quarantined)
 
 
+def quarantined_table(feed: str) -> str:
+    """A feed's failed rows staged for its quarantine write; not `quarantine__<feed>`, the name the Spark
+    engine gives the attached quarantine table (`quarantine.<feed>`) that child feeds check against."""
+    return f"quarantined__{feed}"
+
+
 def silver_path(lake: str, feed: str) -> str:
     return f"{lake}/silver/{feed}"
 
@@ -159,7 +165,7 @@ def stage_writes(engine: Engine, contract: Contract, lake: str, *, in_silver: bo
     SCD2 feed out of its log (`scd2.forget_observations`), whose keys are recomputed."""
     feed = contract.feed
     jobs = [WriteJob(bronze_table(feed), f"{lake}/bronze/{feed}", "append", stats=FILE_STATS)] if bronze else []
-    quarantined = f"quarantine__{feed}"
+    quarantined = quarantined_table(feed)
     c, b = "c", "b"
     failed = col("_errors", c).is_(exp.null()).not_()
     x = exp.to_identifier("x")
