@@ -157,8 +157,8 @@ class Stages:
                      silver.quarantined_table(feed), *scd2.staged_tables(feed)):
             engine.drop(name)
 
-    def write(self) -> None:
-        """Each file's counts from its feed's checks (its rows were written feed by feed in `check`)."""
+    def count_files(self) -> None:
+        """3. Each file's counts from its feed's checks (its rows were written feed by feed in `check`)."""
         s, order = self.s, self.order
         for feed in order:
             for name, counts in self.results[feed].files.items():

@@ -116,7 +116,7 @@ class Transaction:
         stages.read()
         stages.clear_replaced()
         stages.check()
-        stages.write()
+        stages.count_files()
         stages.gold()
         self.audit()
         self.reconcile()
