@@ -354,8 +354,7 @@ def _lake_tables(query: exp.Query, source: str) -> tuple[set[str], set[str]]:
     for tbl in normalised.find_all(exp.Table):
         if id(tbl) not in resolved and not isinstance(tbl.parent, exp.JoinHint):
             raise ModelError(f"model {source}: cannot tell where {_shown(written.get(id(tbl), tbl))!r} is read from; "
-                             "read it in the "
-                             "FROM of a CTE or subquery")
+                             "read it in the FROM of a CTE or subquery")
     return depends, feeds
 
 

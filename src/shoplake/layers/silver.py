@@ -209,10 +209,9 @@ def _keep_referenced(engine: Engine, contract: Contract, contracts: ContractSet,
                       if parent == feed})
     # Valid rows of an upsert feed are the newest per key; rows that passed have the same keys, but a
     # referenced column outside the key must come from the valid rows themselves.
-    from_valid = not set(columns) <= set(contract.primary_key)
-    source = select(*map(col, columns)).from_(table(valid_table(feed)))
-    engine.create_table(batch_keys_table(feed), source if from_valid else
-                        select(*map(col, columns)).from_(table(checked)).where(ok.copy()))
+    keys = select(*map(col, columns))
+    engine.create_table(batch_keys_table(feed), keys.from_(table(checked)).where(ok.copy())
+                        if set(columns) <= set(contract.primary_key) else keys.from_(table(valid_table(feed))))
     engine.create_table(batch_failed_table(feed), select(
         *map(col, columns), *map(col, ("_source_file", "_row_number", "_ingested_at", "_errors"))
     ).from_(table(checked)).where(ok.copy().not_()))
