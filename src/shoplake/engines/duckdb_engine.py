@@ -68,6 +68,7 @@ class DuckDBEngine:
                               hint="check memory_limit and threads in shoplake.yml") from None
         self._run("SET enable_progress_bar = false")  # progress is the caller's to show
         self._schemas: set[str] = set()  # created once per connection: nothing drops a schema
+        self._tables = duckdb_io.LatestTables()
         # Timestamps are UTC throughout; current_timestamp and casts must not depend on the host's zone.
         self._run("SET TimeZone = 'UTC'")
         self._registered = itertools.count()
@@ -93,7 +94,7 @@ class DuckDBEngine:
             try:
                 self._con.execute(
                     f"CREATE OR REPLACE TABLE {data} AS SELECT {select} "
-                    f"FROM read_csv({_literal(path)}, columns={spec}, header=true, auto_detect=false, "
+                    f"FROM read_csv({duckdb_io.literal(path)}, columns={spec}, header=true, auto_detect=false, "
                     f"delim=',', quote='\"', escape='\"', null_padding=true, strict_mode=true, encoding='utf-8', "
                     f"max_line_size={max_line}, parallel={parallel})"
                 ).fetchall()
@@ -161,7 +162,7 @@ class DuckDBEngine:
         continued by delta-spark or Databricks) is read through delta-rs, which applies them; the
         snapshot is copied into DuckDB once per version, since its stream can be read only once.
         """
-        table = open_table(path)
+        table = self._tables.open(path)
         self._schema(schema)
         view = f"{_ident(schema)}.{_ident(name)}"
         if table is None:
@@ -182,7 +183,7 @@ class DuckDBEngine:
             self._con.register(dataset, table.to_pyarrow_dataset())
             source = _ident(dataset)
         elif files:
-            listing = "[" + ", ".join(_literal(f) for f in files) + "]"
+            listing = "[" + ", ".join(duckdb_io.literal(f) for f in files) + "]"
             source = f"read_parquet({listing}, union_by_name=true)"
         else:
             empty = f"_delta_{next(self._registered)}"
@@ -238,15 +239,15 @@ class DuckDBEngine:
         return [f.result() for f in futures]
 
     def table_columns(self, path: str) -> list[str]:
-        table = open_table(path)
+        table = self._tables.open(path)
         return [] if table is None else [f.name for f in table.schema().fields]
 
     def table_version(self, path: str) -> int | None:
-        table = open_table(path)
+        table = self._tables.open(path)
         return None if table is None else int(table.version())
 
     def table_partitions(self, path: str) -> list[str]:
-        table = open_table(path)
+        table = self._tables.open(path)
         return [] if table is None else list(table.metadata().partition_columns)
 
     def set_fence(self, fence: Fence) -> None:
@@ -279,7 +280,7 @@ class DuckDBEngine:
                                   "sets how long old versions stay readable")
         self._schema(schema)
         if files and "://" not in path and not log_features(table):
-            listing = "[" + ", ".join(_literal(f) for f in files) + "]"
+            listing = "[" + ", ".join(duckdb_io.literal(f) for f in files) + "]"
             source = f"read_parquet({listing}, union_by_name=true)"
         else:
             dataset = f"_delta_{next(self._registered)}"
@@ -349,7 +350,7 @@ class DuckDBEngine:
             check_fence(table, self._drawn[path])
 
     def restore(self, path: str, version: int | None, *, tag: str | None = None) -> None:
-        table = open_table(path)
+        table = self._tables.open(path)
         if table is None or (version is not None and table.version() == version):
             return
         commit = self._commit(table, tag, path)
@@ -363,7 +364,7 @@ class DuckDBEngine:
             raise EngineError(f"restoring {path} to version {version} failed: {error}") from error
 
     def delete_rows(self, path: str, where: exp.Expr, *, tag: str | None = None) -> None:
-        table = open_table(path)
+        table = self._tables.open(path)
         if table is None:
             return
         commit = self._commit(table, tag, path)
@@ -393,7 +394,7 @@ class DuckDBEngine:
                rows: StagedRows | None = None, tag: str | None = None, replace: exp.Expr | None = None,
                partition_by: tuple[str, ...] = (), stats: tuple[str, ...] = ()) -> WriteResult:
         rows = rows or StagedRows(con, table)
-        existing = open_table(path)
+        existing = self._tables.open(path)
         if rows.empty and existing is not None and mode == "append":
             rows.close()
             return WriteResult(rows=0)
@@ -403,7 +404,7 @@ class DuckDBEngine:
                 # A new table: "error" if one appeared meanwhile (another holder's), never append to it.
                 write_deltalake(path, rows.reader(), mode="error", commit_properties=commit,
                                 writer_properties=duckdb_io.writer(stats), partition_by=list(partition_by) or None,
-                                configuration=_stats_setting(stats))
+                                configuration=duckdb_io.stats_setting(stats))
             elif replace is not None and mode == "overwrite":
                 # The rows of `replace` only, in the table's own layout; delta-rs checks that every new row
                 # matches it. No rows: the matching rows are removed.
@@ -425,7 +426,7 @@ class DuckDBEngine:
 
     def _merge(self, con: duckdb.DuckDBPyConnection, table: str, path: str, spec: MergeSpec,
                tag: str | None = None, stats: tuple[str, ...] = ()) -> WriteResult:
-        target = open_table(path)
+        target = self._tables.open(path)
         if target is None:
             # The first load of a table: nothing to match, so the merge is a plain write.
             return self._write(con, table, path, "overwrite", tag=tag, stats=stats)
@@ -492,13 +493,5 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str, what: str = "query") -> in
     return int(rows[0][0]) if rows else 0
 
 
-def _stats_setting(stats: tuple[str, ...]) -> dict[str, str | None] | None:  # a new table's: WriteJob.stats
-    return {"delta.dataSkippingStatsColumns": ",".join(stats)} if stats else None
-
-
 def _ident(name: str) -> str:
     return quoted(name)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
