@@ -72,7 +72,8 @@ def incremental_step(engine: Engine, model: Model, path: str, staged: str,
                                   incremental=model.incremental)
         return Step(rows, None, write.rewritten, _partitions_change(engine, model.name, staged, write), write.job)
     restricted = shared.apply(model.query.copy(), set(), create=False)
-    engine.create_table(staged, exp.select("*").from_(restricted.subquery("m")).where(within.copy()))
+    engine.create_table(staged, exp.select("*").from_(restricted.subquery("m", copy=False), copy=False).where(
+        within.copy(), copy=False))
     write = partitioned_write(engine, model.path, model.name, model.partition or "", staged, path,
                               incremental=True, within=within)
     # Later models read the whole new table: the stored rows outside the touched partitions, and these.

@@ -354,7 +354,8 @@ def touched_partitions(engine: Engine, name: str, query: exp.Query, partition: s
             replaced = {(t.db, t.name) for t in [*earlier.values(), side]}
             terms.append(shared.apply(term, replaced))
         if grouped:
-            parts.append(select(col(partition)).from_(terms[0].subquery("m")).distinct())
+            parts.append(select(col(partition)).from_(terms[0].subquery("m", copy=False), copy=False).distinct(
+                copy=False))
             continue
         views = [f"term__{name}__{k}__{j}" for j in range(2)]
         for view, term in zip(views, terms, strict=True):
@@ -362,7 +363,7 @@ def touched_partitions(engine: Engine, name: str, query: exp.Query, partition: s
         parts.append(differ(table(views[0]), table(views[1])))
     if not parts:
         return []
-    wrapped = [select("*").from_(part.subquery(f"p{n}")) for n, part in enumerate(parts)]
+    wrapped = [select("*").from_(part.subquery(f"p{n}", copy=False), copy=False) for n, part in enumerate(parts)]
     union: exp.Query = wrapped[0] if len(wrapped) == 1 else exp.union(*wrapped, distinct=True, copy=False)
     return [row[0] for row in engine.fetch(union)]
 
