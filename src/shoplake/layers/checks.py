@@ -99,32 +99,35 @@ def plan_checks(
     # A hash collision only sends a few more rows down the exact path, so the result stays exact.
     bronze = table(bronze_table(feed))
     key_hash = exp.func("hash", *[col(k) for k in key_sources(contract)], col("_source_file"))
-    repeated = select(alias(key_hash, "_key_hash")).from_(bronze.copy()).group_by(key_hash.copy()).having(
-        exp.GT(this=exp.Count(this=exp.Star()), expression=lit(1)))
-    bronze_b = exp.alias_(
-        select("*", alias(key_hash.copy(), "_key_hash")).from_(bronze.copy()).subquery(), "b")
+    # The plan's trees are built fresh for this one query, so the builders chain in place (copy=False):
+    # each of their default copies duplicated the whole growing SELECT (a third of a small batch's sqlglot).
+    repeated = select(alias(key_hash, "_key_hash")).from_(bronze.copy(), copy=False).group_by(
+        key_hash.copy(), copy=False).having(exp.GT(this=exp.Count(this=exp.Star()), expression=lit(1)), copy=False)
+    bronze_b = exp.alias_(select("*", alias(key_hash.copy(), "_key_hash")).from_(bronze.copy(), copy=False).subquery(
+        copy=False), "b", copy=False)
     same_key = exp.EQ(this=col("_key_hash", "b"), expression=col("_key_hash", "r"))
     singles = select(*[col(c, "b") for c in (*raw_columns, *META_COLUMNS)], alias(lit(0), "_duplicates")).from_(
-        bronze_b).join(exp.alias_(exp.to_identifier("repeated"), "r"), on=same_key, join_type="anti")
+        bronze_b, copy=False).join(exp.alias_(exp.to_identifier("repeated"), "r"), on=same_key, join_type="anti",
+                                   copy=False)
     grouped = [col(c, "b") for c in (*raw_columns, "_rescued", "_source_file", "_batch_id", "_ingested_at")]
     copies = (
         select(*grouped[:-2], alias(exp.Min(this=col("_row_number", "b")), "_row_number"), *grouped[-2:],
                alias(exp.Sub(this=exp.Count(this=exp.Star()), expression=lit(1)), "_duplicates"))
-        .from_(bronze_b.copy())
-        .join(exp.alias_(exp.to_identifier("repeated"), "r"), on=same_key.copy(), join_type="semi")
-        .group_by(*grouped)
+        .from_(bronze_b.copy(), copy=False)
+        .join(exp.alias_(exp.to_identifier("repeated"), "r"), on=same_key.copy(), join_type="semi", copy=False)
+        .group_by(*grouped, copy=False)
     )
-    dedup = exp.union(singles, copies, distinct=False)
+    dedup = exp.union(singles, copies, distinct=False, copy=False)
 
     # 2. Normalised text and typed value of every column.
     normalised = [alias(_normalise(contract, c), _text(c.name)) for c in contract.columns]
-    norm = select(*normalised, *[col(m) for m in (*META_COLUMNS, "_duplicates")]).from_("dedup")
+    norm = select(*normalised, *[col(m) for m in (*META_COLUMNS, "_duplicates")]).from_(table("dedup"), copy=False)
     typed_cols = [alias(_typed(c), c.name) for c in contract.columns]
-    typed = select("*", *typed_cols).from_("norm")
+    typed = select("*", *typed_cols).from_(table("norm"), copy=False)
     derived = _derived(contract)
 
     # 3. References: a LEFT JOIN per referenced key set (silver plus this batch's valid parent rows).
-    checked_from = exp.select("*").from_(exp.alias_(exp.to_identifier("derived"), "d"))
+    checked_from = exp.select("*").from_(exp.alias_(exp.to_identifier("derived"), "d"), copy=False)
     errors: list[exp.Case] = []
     warnings: list[exp.Case] = []
     ctes: list[tuple[str, exp.Select]] = []
@@ -133,14 +136,14 @@ def plan_checks(
         checked_from = checked_from.join(
             exp.alias_(table(refkeys_table(feed, column.name)), ref),
             on=exp.EQ(this=col(column.name, "d"), expression=col(f"_k{i}", ref)),
-            join_type="left",
+            join_type="left", copy=False,
         )
         # A parent that is not found may be in quarantine (this batch's or an earlier one's): say where
         # and why, so the fix starts at the parent. One row per key on that side, so no row multiplies.
         checked_from = checked_from.join(
             exp.alias_(table(quarantined_keys_table(feed, column.name)), f"q{i}"),
             on=exp.EQ(this=col(column.name, "d"), expression=col(f"_q{i}", f"q{i}")),
-            join_type="left",
+            join_type="left", copy=False,
         )
         name = f"{column.name}.references"
         severities[name] = Severity.QUARANTINE
@@ -156,7 +159,7 @@ def plan_checks(
         checked_from = checked_from.join(
             exp.alias_(table(refkeys_table(feed, "_self")), "rk"),
             on=and_all(exp.EQ(this=col(k, "d"), expression=col(f"_pk_{k}", "rk")) for k in contract.primary_key),
-            join_type="left",
+            join_type="left", copy=False,
         )
 
     # 4. Column checks.
@@ -180,7 +183,7 @@ def plan_checks(
             exp.alias_(exp.to_identifier("later_copies"), "lc"),
             on=and_all(exp.EQ(this=col(c, "d"), expression=col(f"_lc{c}", "lc"))
                        for c in ("_source_file", "_row_number")),
-            join_type="left",
+            join_type="left", copy=False,
         )
         seen_before: exp.Expr = col("_lc_source_file").is_(exp.null()).not_()
         if existing_keys:
@@ -205,7 +208,7 @@ def plan_checks(
         *[col(m) for m in (*META_COLUMNS, "_duplicates")],
         alias(failures_list(errors), "_errors"),
         alias(failures_list(warnings), "_warnings"),
-    ).from_("checked_from")
+    ).from_(table("checked_from"), copy=False)
     query = checked_rows
     for name, cte in (("repeated", repeated), ("dedup", dedup), ("norm", norm), ("typed", typed),
                       ("derived", derived), *ctes, ("checked_from", checked_from)):
@@ -254,11 +257,12 @@ def _derived(contract: Contract) -> exp.Select:
         node = derived_expression(contract, name)
         if column_names(node) & in_level:
             depth += 1
-            source = exp.alias_(select("*", *level).from_(source).subquery(), f"_d{depth}")
+            source = exp.alias_(select("*", *level).from_(source, copy=False).subquery(copy=False), f"_d{depth}",
+                                copy=False)
             level, in_level = [], set()
         level.append(alias(node, name))
         in_level.add(name)
-    return select("*", *level).from_(source)
+    return select("*", *level).from_(source, copy=False)
 
 
 def _normalise(contract: Contract, column: Column) -> exp.Expr:

@@ -372,7 +372,4 @@ class _Plan:
 
 
 def _union(parts: list[exp.Query], *, distinct: bool = False) -> exp.Query:
-    query = parts[0]
-    for part in parts[1:]:
-        query = exp.union(query, part, distinct=distinct)
-    return query
+    return parts[0] if len(parts) == 1 else exp.union(*parts, distinct=distinct, copy=False)  # fresh parts

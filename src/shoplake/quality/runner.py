@@ -99,7 +99,7 @@ def _message(error: Exception) -> str:
 def _counted(index: int, check: Check) -> exp.Select:
     return exp.select(exp.alias_(exp.convert(index), "check_index", quoted=True),
                       exp.alias_(exp.Count(this=exp.Star()), "failing_rows", quoted=True)).from_(
-        check.query.copy().subquery("offending"))
+        check.query.copy().subquery("offending", copy=False), copy=False)
 
 
 def count_rows(engine: Engine, checks: list[Check]) -> dict[int, int | str]:
