@@ -140,14 +140,14 @@ class DuckDBEngine:
         return staged_columns(self._con, table)
 
     def drop(self, table: str) -> None:
-        # A staged file is a view over its rows' table (`load_csv`, `formats.stage_duckdb`): both go.
-        kinds = self._con.execute(
-            "SELECT 'VIEW', view_name FROM duckdb_views() WHERE view_name = ? AND schema_name = 'main' "
-            "UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables() WHERE table_name IN (?, ?) "
-            "AND schema_name = 'main'", [table, table, table + "__rows"]
-        ).fetchall()
-        for kind, name in kinds:
-            self._run(f"DROP {kind} IF EXISTS {_ident(name)}")
+        # A staged file is a view over its rows' table (`load_csv`, `formats.stage_duckdb`): both go, the
+        # view first. Dropped by trying each kind: a catalog query per name cost ten times as much.
+        for name in (table, table + "__rows"):
+            for kind in ("VIEW", "TABLE"):
+                try:
+                    self._con.execute(f"DROP {kind} IF EXISTS {_ident(name)}").fetchall()
+                except duckdb.CatalogException:  # the name is the other kind
+                    continue
 
     def create_view(self, schema: str, name: str, table: str) -> None:
         self._schema(schema)
