@@ -141,6 +141,10 @@ def test_a_file_shorter_than_its_trigger_says_fails_the_batch(workspace: Setting
     assert "orders_2026_01_05.csv has 6 rows, the trigger file lists 7" in str(batch.error)
     for layer in ("bronze", "silver", "quarantine"):
         assert query_table(workspace, layer, "orders") == [], f"the failed batch left rows in {layer}.orders"
+    # Products, whose counts were right, was read and written before orders (its child) came up short:
+    # the rollback takes it back too.
+    for layer in ("bronze", "silver"):
+        assert query_table(workspace, layer, "products") == [], f"the rollback left rows in {layer}.products"
 
 
 def test_a_trigger_with_matching_counts_loads(workspace: Settings) -> None:

@@ -113,8 +113,8 @@ def promised_counts(session: Session, waiting: list[L.Waiting]) -> dict[str, int
     return expected
 
 
-def verify_counts(files: list[FileOutcome], expected: dict[str, int | None]) -> None:
-    """Every file a trigger file counts has the rows it promises, else the batch fails."""
+def count_mismatches(files: list[FileOutcome], expected: dict[str, int | None]) -> list[str]:
+    """The files that do not have the rows a trigger file promises, each said in a phrase."""
     wrong = []
     for f in files:
         rows = expected.get(f.file, expected.get(f.file.rsplit("/", 1)[-1]))
@@ -122,6 +122,12 @@ def verify_counts(files: list[FileOutcome], expected: dict[str, int | None]) -> 
             wrong.append(f"{f.file} has {f.rows_read} rows, the trigger file lists {rows}")
         elif rows is not None and f.status == L.FAILED:
             wrong.append(f"{f.file} could not be read ({f.error})")
+    return wrong
+
+
+def verify_counts(files: list[FileOutcome], expected: dict[str, int | None]) -> None:
+    """Every file a trigger file counts has the rows it promises, else the batch fails."""
+    wrong = count_mismatches(files, expected)
     if wrong:
         raise BatchFailed("row counts do not match the trigger file: " + "; ".join(wrong),
                           hint="a short file is usually an incomplete upload: drop it again, then "

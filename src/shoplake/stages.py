@@ -1,5 +1,5 @@
-"""A batch's stages: its files read into bronze, each feed checked and its bronze, quarantine and silver
-written, then gold built; `shoplake.transaction` runs them in order and decides what stays."""
+"""A batch's stages: feed by feed its files read into bronze, checked, and its bronze, quarantine and
+silver written, then gold built; `shoplake.transaction` runs them in order and decides what stays."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from shoplake.contracts import LoadMode
 from shoplake.engines import WriteJob
 from shoplake.errors import BatchFailed, FileRejected
 from shoplake.faults import crash_point
-from shoplake.intake import changed_since_hashed, promised_counts, verify_counts
+from shoplake.intake import changed_since_hashed, count_mismatches, promised_counts, verify_counts
 from shoplake.landing import ledger as L
 from shoplake.layers import bronze, gold, scd2, silver, touched
 from shoplake.layers.checks import checked_table, valid_table
@@ -37,6 +37,10 @@ class Stages:
         self.loaded: dict[str, list[exp.Select]] = {}  # feed -> bronze rows of each of its readable files
         self.drifted: dict[str, list[str]] = {}
         self.staged: dict[str, list[str]] = {}  # feed -> the engine's table of each of its files' rows
+        self.pending: dict[str, list[L.Waiting]] = {}  # feed -> its data files, read just before its checks
+        self.expected: dict[str, int | None] = {}  # rows the trigger files promise, by file
+        self.ingested_at = L.now()
+        self.files_read = 0
         self.recomputed: set[str] = set()  # SCD2 feeds whose replaced observations left their log
         self.order: list[str] = []
         self.in_silver: set[str] = set()
@@ -49,30 +53,39 @@ class Stages:
             self.s.progress(f"{self.outcome.business_date} {what}", done, total)
 
     def read(self) -> None:
-        """1. Bronze (staged): read every data file; an unreadable file fails alone."""
-        s, engine, contracts, report = self.s, self.s.engine, self.s.contracts, self.s.report
+        """1. The batch's data files, each with its outcome; their rows are read feed by feed in `check`."""
+        s, tx = self.s, self.tx
+        s.engine.clear()
+        self.ingested_at = L.now()
+        self.expected = promised_counts(s, tx.waiting)  # a trigger that lists a missing file fails here
+        for w in tx.waiting:
+            if w.feed is not None:
+                f = FileOutcome(w.relative, w.feed, L.QUEUED)
+                self.outcome.files.append(f)
+                tx.by_relative[w.relative] = f
+                self.pending.setdefault(w.feed, []).append(w)
+        if self.replay:
+            self.loaded[self.replay] = []
+            bronze.define_quarantined(s.engine, s.contracts[self.replay], s.lake)
+
+    def _read_feed(self, feed: str) -> None:
+        """Bronze (staged) for one feed: read each of its files; an unreadable file fails alone. Read just
+        before the feed's checks, so the batch stages one feed's text at a time."""
+        s, engine, contract, report = self.s, self.s.engine, self.s.contracts[feed], self.s.report
         tx, loaded = self.tx, self.loaded
-        engine.clear()
-        ingested_at = L.now()
-        expected = promised_counts(s, tx.waiting)
-        data = [w for w in tx.waiting if w.feed is not None]
-        for i, w in enumerate(data):
-            assert w.feed is not None
-            contract = contracts[w.feed]
-            f = FileOutcome(w.relative, w.feed, L.QUEUED)
-            self.outcome.files.append(f)
-            tx.by_relative[w.relative] = f
+        for w in self.pending.get(feed, []):
+            f = tx.by_relative[w.relative]
             try:
                 path = s.landing.local_copy(w.relative, s.cache, reuse=True)
                 if changed_since_hashed(s, w, tx.waiting, tx.by_relative):
                     continue
                 with report.timed("read"):
                     layout = bronze.sniff(path, contract)
-                    staged = f"csv__{w.feed}__{len(loaded.get(w.feed, []))}"
-                    self.staged.setdefault(w.feed, []).append(staged)
+                    staged = f"csv__{feed}__{len(loaded.get(feed, []))}"
+                    self.staged.setdefault(feed, []).append(staged)
                     f.rows_read, rows = bronze.load_file(
                         engine, contract, path, layout, source_file=w.relative, batch_id=self.batch_id,
-                        ingested_at=ingested_at, staged=staged)
+                        ingested_at=self.ingested_at, staged=staged)
                 if changed_since_hashed(s, w, tx.waiting, tx.by_relative):
                     continue
             except FileRejected as rejected:
@@ -82,16 +95,13 @@ class Stages:
             except FileNotFoundError:
                 f.status, f.error = L.FAILED, f"{w.path}: the file left the landing folder before it was read"
                 continue
-            loaded.setdefault(w.feed, []).append(rows)
+            loaded.setdefault(feed, []).append(rows)
             if layout.drifted and contract.schema_drift.value == "quarantine":
-                self.drifted.setdefault(w.feed, []).append(w.relative)
-            self.step(f"bronze {w.relative}", i + 1, len(data))
-        verify_counts(self.outcome.files, expected)
-        for feed, rows_of_files in loaded.items():
-            bronze.define_bronze(engine, feed, rows_of_files)
-        if self.replay:
-            loaded[self.replay] = []
-            bronze.define_quarantined(engine, contracts[self.replay], s.lake)
+                self.drifted.setdefault(feed, []).append(w.relative)
+            self.files_read += 1
+            self.step(f"bronze {w.relative}", self.files_read, sum(len(ws) for ws in self.pending.values()))
+        if feed in loaded and feed != self.replay:
+            bronze.define_bronze(engine, feed, loaded[feed])
 
     def clear_replaced(self) -> None:
         """Reprocessing: the rows the earlier batch loaded from these files go first, so that the checks
@@ -103,20 +113,28 @@ class Stages:
                 self._clear_replaced(cleared)
 
     def check(self) -> None:
-        """2-3. Feed by feed, parents first: checked, then its bronze, quarantine and silver written and its
-        staged rows freed, so the batch holds one feed's rows at a time (DuckDB spills what does not fit).
+        """2-3. Feed by feed, parents first: read, checked, then its bronze, quarantine and silver written and
+        its staged rows freed, so the batch holds one feed's rows at a time (DuckDB spills what does not fit).
 
-        Every table's version is noted before its first write; a `fail_batch` rule stops the writing, the
-        remaining feeds are still checked for a whole report, and the batch fails and is rolled back."""
+        Every table's version is noted before its first write. A `fail_batch` rule, or a file short of the
+        rows its trigger file promises, stops the writing; the remaining feeds are still read and checked
+        for a whole report, and the batch fails and is rolled back."""
         s, engine, contracts = self.s, self.s.engine, self.s.contracts
         self.in_silver = silver.attach_silver(engine, contracts, s.lake)
-        order = self.order = contracts.load_order(set(self.loaded))
+        candidates = contracts.load_order(set(self.pending) | set(self.loaded))
         results = self.results
         self.tx.note_versions([gold.gold_path(s.lake, m.name) for m in s.models])
         fatal: dict[str, int] = {}
-        for i, feed in enumerate(order):
+        short = False
+        for i, feed in enumerate(candidates):
+            self._read_feed(feed)
+            short = short or bool(count_mismatches([self.tx.by_relative[w.relative] for w in self.pending.get(feed, [])
+                                                    if w.relative in self.tx.by_relative], self.expected))
+            if feed not in self.loaded:  # none of its files could be read
+                continue
+            self.order.append(feed)
             with s.report.timed("check"):
-                referenced = any(parent == feed for child in order for _, parent, _ in contracts[child].references)
+                referenced = any(parent == feed for child in candidates for _, parent, _ in contracts[child].references)
                 results[feed] = silver.check_feed(engine, contracts[feed], contracts, in_silver=self.in_silver,
                                                   checked_feeds=set(results),
                                                   drifted_files=self.drifted.get(feed, []), referenced=referenced)
@@ -125,10 +143,11 @@ class Stages:
             s.ledger.record_rules(self.batch_id, feed, result.rule_failures,
                                   {rule: severity.value for rule, severity in result.severities.items()})
             fatal.update({f"{feed}.{rule}": n for rule, n in result.fatal.items()})
-            if not fatal:
+            if not fatal and not short:
                 self._write_feed(feed)
             self._free(feed)
-            self.step(f"check {feed}", i + 1, len(order))
+            self.step(f"check {feed}", i + 1, len(candidates))
+        verify_counts(self.outcome.files, self.expected)
         if fatal:
             raise BatchFailed("fail_batch rule(s) failed: " + ", ".join(f"{r} ({n} rows)" for r, n in fatal.items()),
                               hint="fix the data or the contract, then `shoplake reprocess --failed`")
