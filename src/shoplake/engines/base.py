@@ -209,6 +209,8 @@ class Engine(Protocol):
         text columns named `columns`, reading `read.fields` by position, plus `_row_number`."""
         ...
 
+    # A query handed to define_view, create_table or fetch is the engine's: it may render it in place
+    # (DuckDB does, to save a copy of every tree). A tree kept for later, such as a model's, is handed a copy.
     def define_view(self, view: str, query: exp.Query) -> None:
         """Name a query for the queries that follow (computed when read, not stored)."""
         ...

@@ -467,7 +467,7 @@ def run_models(engine: Engine, models: list[Model], lake: str, available: set[st
         staged = f"gold__{model.name}"
         path = gold_path(lake, model.name)
         if changes is None or full or model.name in stale:
-            built[model.name] = engine.create_table(staged, model.query)
+            built[model.name] = engine.create_table(staged, model.query.copy())  # the engine renders in place
             # Later models read this one as staged, not back from its Delta files.
             engine.create_view(GOLD, model.name, staged)
             recomputed[model.name] = None

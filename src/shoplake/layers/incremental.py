@@ -40,7 +40,7 @@ def incremental_step(engine: Engine, model: Model, path: str, staged: str,
     """One model in a load batch: not computed when no input changed, only the touched partitions when
     incremental and they can be told, else whole; and what that changed, for the models after it."""
     query_view = f"{staged}__query"
-    engine.define_view(query_view, model.query)
+    engine.define_view(query_view, model.query.copy())  # an engine may render a query in place: models stay
     columns = engine.columns(query_view)
     laid_out = fits(engine, path, columns, model.partition)
     if laid_out and not any(c.changed for c in inputs.values()):
@@ -62,7 +62,7 @@ def incremental_step(engine: Engine, model: Model, path: str, staged: str,
         return Step(_count(engine, exp.table_(exp.to_identifier(model.name, quoted=True), db=GOLD)), [], [],
                      touched.UNCHANGED, None)
     if values is None or within is None:
-        rows = engine.create_table(staged, model.query)
+        rows = engine.create_table(staged, model.query.copy())
         engine.create_view(GOLD, model.name, staged)
         if model.partition is None:
             change = touched.model_change(engine, model.name, model.query, inputs, _stored(engine, path, model.name)) \
