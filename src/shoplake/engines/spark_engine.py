@@ -7,7 +7,6 @@ One Spark session per process, shared by every engine opened in it.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -16,17 +15,13 @@ from typing import Any, TypeVar
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
 from sqlglot import exp
 
-from shoplake.engines import spark_formats, spark_storage
+from shoplake.engines import spark_csv, spark_formats, spark_storage
 from shoplake.engines.base import (
     APP_ID,
     BATCH_TAG,
-    MAX_ROW_BYTES,
     MERGE_KEY_PREFIX,
-    ROW_TOO_LONG,
     Capabilities,
     Commit,
     Compaction,
@@ -49,7 +44,6 @@ CAPABILITIES = Capabilities(
     dialect="spark",
 )
 
-_CORRUPT = "_corrupt_record"
 T = TypeVar("T")
 
 
@@ -59,60 +53,25 @@ class SparkEngine:
     def __init__(self, *, master: str | None = None, conf: Mapping[str, str] | None = None) -> None:
         self._spark = spark_session(master, tuple(sorted((conf or {}).items())))
         self._persisted: dict[str, DataFrame] = {}
+        self._rows: dict[str, int] = {}  # the rows of each staged table, counted when it was computed
         self._ctes: list[str] = []  # CTEs kept for the table being computed (see `_shared_ctes`)
         self._fence: Fence | None = None
 
     # -- reading -----------------------------------------------------------------------------------
-    def load_csv(self, path: str, table: str, columns: list[str]) -> int:
-        schema = StructType([StructField(f"c{i}", StringType()) for i in range(len(columns))]
-                            + [StructField(_CORRUPT, StringType())])
-        # Spark reads a row of any length; one as long as the DuckDB engine's limit rejects the file, as it
-        # does there. A row is measured as its fields and commas (quotes uncounted), which a file smaller
-        # than the limit cannot reach.
-        max_line, too_long = MAX_ROW_BYTES, ROW_TOO_LONG
-        try:
-            # multiLine: quoted values may span lines, and each file is read whole, as one partition,
-            # so monotonically_increasing_id() counts its rows in file order from 0.
-            raw = self._spark.read.csv(
-                path, schema=schema, header=True, enforceSchema=True, mode="PERMISSIVE", multiLine=True,
-                quote='"', escape='"', encoding="UTF-8", columnNameOfCorruptRecord=_CORRUPT,
-            ).withColumn("_row_number", F.monotonically_increasing_id() + 1)
-            staged = self._persist(table, raw, eager=True)
-            rows = staged.count()
-            if not os.path.isfile(path) or os.path.getsize(path) >= max_line:
-                text = F.concat_ws(",", *[F.col(f"c{i}") for i in range(len(columns))])
-                longest = staged.where(F.octet_length(text) >= max_line).select("_row_number").take(1)
-                if longest:
-                    raise EngineError(f"line {longest[0][0] + 1} {too_long}")  # line 1 is the header
-            self._reject_malformed(staged, len(columns))
-        except EngineError:
-            self.drop(table)
-            raise
-        except Exception as error:
-            self.drop(table)
-            raise EngineError(short_error(error)) from None
-        named = staged.select(*[F.col(f"c{i}").alias(name) for i, name in enumerate(columns)], "_row_number")
-        named.createOrReplaceTempView(table)
-        return rows
-
+    load_csv = spark_csv.stage  # staged, counted and checked in one Spark job (spark_csv.py)
     load_file = spark_formats.stage  # the formats beyond CSV, read as load_csv reads a CSV (spark_formats.py)
 
-    def _reject_malformed(self, staged: DataFrame, fields: int) -> None:
-        """Spark pads short rows (as DuckDB does) but silently cuts long ones and replaces bytes that
-        are not UTF-8; both reject the file here, as they do on the DuckDB engine."""
-        for line, row_number in staged.where(F.col(_CORRUPT).isNotNull()).select(_CORRUPT, "_row_number").take(1000):
-            found = len(next(csv.reader([line]), []))
-            if found > fields:
-                raise EngineError(f"CSV error: row {row_number} has {found} fields, the header {fields}")
-        columns = [F.col(f"c{i}") for i in range(fields)]
-        if columns and staged.where(F.exists(F.array(*columns), lambda v: v.contains("\ufffd"))).limit(1).count():
-            raise EngineError("invalid UTF-8: the file is not UTF-8 encoded")
+    def counted(self, table: str, rows: int) -> None:
+        """Remember a staged table's rows: a write of it needs no Spark job to count them again."""
+        self._rows[table] = rows
 
     # -- computing ---------------------------------------------------------------------------------
     def create_table(self, table: str, query: exp.Query) -> int:
         with self._shared_ctes():
-            frame = _guard(lambda: self._persist(table, self._frame(query), eager=True), query)
-        rows = frame.count()
+            # One job computes, keeps and counts the rows (an eager checkpoint and then a count were two).
+            frame = self._persist(table, self._frame(query))
+            rows = int(_guard(frame.count, query))
+        self.counted(table, rows)
         frame.createOrReplaceTempView(table)
         return rows
 
@@ -123,6 +82,7 @@ class SparkEngine:
     def create_view(self, schema: str, name: str, table: str) -> None:
         if f"{schema}__{name}" != table:
             self._spark.table(table).createOrReplaceTempView(f"{schema}__{name}")
+            self._rows.pop(f"{schema}__{name}", None)
 
     def fetch(self, query: exp.Query) -> list[tuple[Any, ...]]:
         with self._shared_ctes():
@@ -133,6 +93,7 @@ class SparkEngine:
 
     def drop(self, table: str) -> None:
         self._spark.catalog.dropTempView(table)
+        self._rows.pop(table, None)
         frame = self._persisted.pop(table, None)
         if frame is not None:
             frame.unpersist()
@@ -144,6 +105,7 @@ class SparkEngine:
         for frame in self._persisted.values():
             frame.unpersist()
         self._persisted.clear()
+        self._rows.clear()
         self._ctes.clear()
 
     # -- Delta tables ------------------------------------------------------------------------------
@@ -158,6 +120,7 @@ class SparkEngine:
         if where is not None:
             frame = frame.where(where.sql(dialect="spark"))
         frame.createOrReplaceTempView(view)
+        self._rows.pop(view, None)
         return True
 
     def write(self, jobs: list[WriteJob], *, tag: str | None = None,
@@ -292,6 +255,7 @@ class SparkEngine:
         except Exception as error:
             raise EngineError(f"{path} has no readable version {version}: {short_error(error)}") from None
         frame.createOrReplaceTempView(f"{schema}__{name}")
+        self._rows.pop(f"{schema}__{name}", None)
         return list(frame.columns)
 
     def compact(self, path: str, *, target_size: int | None = None, tag: str | None = None) -> Compaction:
@@ -397,8 +361,8 @@ class SparkEngine:
         exists = DeltaTable.isDeltaTable(self._spark, job.path)
         if job.mode == "merge" and exists:
             assert job.merge is not None, "a merge job needs its MergeSpec"
-            return self._merge(frame, job.path, job.merge)
-        rows = data.count()
+            return self._merge(frame, job.path, job.merge, self._count(job.table, frame))
+        rows = self._count(job.table, data)
         if rows == 0 and exists and job.mode == "append":
             return WriteResult(rows=0)
         writer = data.write.format("delta")
@@ -418,10 +382,9 @@ class SparkEngine:
         writer.save(job.path)
         return WriteResult(rows=rows)
 
-    def _merge(self, frame: DataFrame, path: str, spec: MergeSpec) -> WriteResult:
+    def _merge(self, frame: DataFrame, path: str, spec: MergeSpec, rows: int) -> WriteResult:
         from delta.tables import DeltaTable
 
-        rows = frame.count()
         target = DeltaTable.forPath(self._spark, path)
         if rows == 0:
             return WriteResult(rows=0)
@@ -454,9 +417,16 @@ class SparkEngine:
         except Exception as error:
             raise EngineError(short_error(error), hint=f"the query was: {sql[:1500]}") from None
 
+    def _count(self, table: str, frame: DataFrame) -> int:
+        """A staged table's rows as counted when it was computed; a lazily kept view is counted now."""
+        known = self._rows.get(table)
+        return int(frame.count()) if known is None else known
+
     def _keep_cte(self, name: str, query: exp.Query) -> None:
         """Compute a CTE the query reads more than once (see `spark_ctes`), kept until the query's rows are."""
-        _guard(lambda: self._persist(name, self._frame(query), eager=True), query).createOrReplaceTempView(name)
+        frame = self._persist(name, self._frame(query))
+        self.counted(name, int(_guard(frame.count, query)))  # computes and keeps the rows
+        frame.createOrReplaceTempView(name)
         self._ctes.append(name)
 
     @contextmanager
@@ -471,11 +441,13 @@ class SparkEngine:
                 self.drop(name)
             del self._ctes[before:]
 
-    def _persist(self, table: str, frame: DataFrame, *, eager: bool = False) -> DataFrame:
+    def _persist(self, table: str, frame: DataFrame) -> DataFrame:
         """Keep a staged frame's rows, cut from its lineage: a cached plan that reads a Delta table is
         dropped when that table is written (as a batch does), and recomputing it costs minutes."""
         self.drop(table)
-        frame = frame.localCheckpoint(eager=eager, storageLevel=StorageLevel.MEMORY_AND_DISK)
+        # Kept as rows in memory (spilled to disk past it): PySpark's MEMORY_AND_DISK keeps them serialized,
+        # and every read of a staged table then deserialized each row again.
+        frame = frame.localCheckpoint(eager=False, storageLevel=StorageLevel.MEMORY_AND_DISK_DESER)
         self._persisted[table] = frame
         return frame
 

@@ -30,8 +30,9 @@ def stage(engine: SparkEngine, path: str, table: str, columns: list[str], read: 
     made: list[Path] = []
     try:
         frame = _frame(engine._spark, Path(path), columns, read, made)
-        staged = engine._persist(table, frame, eager=True)
-        rows = staged.count()
+        staged = engine._persist(table, frame)
+        rows = int(staged.count())  # computes and keeps the rows: one job
+        engine.counted(table, rows)
     except EngineError:
         engine.drop(table)
         raise

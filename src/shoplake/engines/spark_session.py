@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import os
 
 from pyspark.sql import SparkSession
 
 from shoplake.engines import spark_storage
 from shoplake.errors import EngineError
 
+_cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 DELTA_JAR = "io.delta:delta-spark_{spark}_2.13:4.4.0"  # the Maven artifact for this pyspark's major.minor
 
 
@@ -35,8 +37,21 @@ def _started(master: str | None, conf: tuple[tuple[str, str], ...]) -> SparkSess
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.jars.packages": DELTA_JAR.format(spark=spark_version),
         "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": "4",  # a cluster overrides these in spark_conf
-        "spark.default.parallelism": "4",
+        # Local-mode defaults, measured on one SCALE 1 day (benchmarks/spark_profile.py); a cluster overrides
+        # them in spark_conf. A task per core: each task costs its closure and generated code again.
+        "spark.sql.shuffle.partitions": str(_cores),
+        "spark.default.parallelism": str(_cores),
+        # Adaptive execution runs every query stage as a job of its own and re-plans between them: hundreds
+        # of jobs a batch whose partitions are few and small already.
+        "spark.sql.adaptive.enabled": "false",
+        # A merge's source is a kept (checkpointed) table already: Delta would copy it once more.
+        "spark.databricks.delta.merge.materializeSource": "none",
+        # Generated classes are compiled once per distinct plan; the default keeps 100, fewer than a batch has.
+        "spark.sql.codegen.cache.maxEntries": "1000",
+        # Rows kept or spilled to disk are written by Kryo: Java serialization costs a multiple of it.
+        "spark.serializer": "org.apache.spark.serializer.KryoSerializer",
+        # The throughput collector: G1's concurrent threads cost a core's share on a small machine.
+        "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
         # Delta rebuilds a table's state in this many tasks (default 50: seconds of overhead locally).
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.ui.enabled": "false",
