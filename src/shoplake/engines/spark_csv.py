@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
@@ -33,7 +35,7 @@ def stage(engine: SparkEngine, path: str, table: str, columns: list[str]) -> int
     fields = [F.col(f"c{i}") for i in range(len(columns))]
     schema = StructType([StructField(f"c{i}", StringType()) for i in range(len(columns))]
                         + [StructField(CORRUPT, StringType())])
-    try:
+    with staged_or_dropped(engine, table):
         # multiLine: quoted values may span lines, and each file is read whole, as one partition,
         # so monotonically_increasing_id() counts its rows in file order from 0.
         raw = spark.read.csv(
@@ -58,16 +60,23 @@ def stage(engine: SparkEngine, path: str, table: str, columns: list[str]) -> int
             _reject_long_rows(staged, len(columns))
         if found["not_utf8"]:
             raise EngineError("invalid UTF-8: the file is not UTF-8 encoded")
+    engine.counted(table, int(found["rows"]))
+    named = staged.select(*[F.col(f"c{i}").alias(name) for i, name in enumerate(columns)], "_row_number")
+    named.createOrReplaceTempView(table)
+    return int(found["rows"])
+
+
+@contextmanager
+def staged_or_dropped(engine: SparkEngine, table: str) -> Iterator[None]:
+    """A file that fails to stage leaves no table behind; Spark's error comes out as one short line."""
+    try:
+        yield
     except EngineError:
         engine.drop(table)
         raise
     except Exception as error:
         engine.drop(table)
         raise EngineError(short_error(error)) from None
-    engine.counted(table, int(found["rows"]))
-    named = staged.select(*[F.col(f"c{i}").alias(name) for i, name in enumerate(columns)], "_row_number")
-    named.createOrReplaceTempView(table)
-    return int(found["rows"])
 
 
 def _reject_long_rows(staged: DataFrame, fields: int) -> None:

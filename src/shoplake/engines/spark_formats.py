@@ -17,8 +17,7 @@ from pyspark.sql.types import ArrayType, MapType, StructType
 from shoplake.contracts.formats import FileRead
 from shoplake.contracts.model import FileFormat
 from shoplake.engines.formats import ROW_NUMBER, json_lines, json_path, local_file, scratch_dir, sheet_rows
-from shoplake.engines.spark_session import short_error
-from shoplake.errors import EngineError
+from shoplake.engines.spark_csv import staged_or_dropped
 
 if TYPE_CHECKING:
     from shoplake.engines.spark_engine import SparkEngine
@@ -29,16 +28,11 @@ def stage(engine: SparkEngine, path: str, table: str, columns: list[str], read: 
     the file, so a local copy made to be read can go) as the temporary view `table`; returns its rows."""
     made: list[Path] = []
     try:
-        frame = _frame(engine._spark, Path(path), columns, read, made)
-        staged = engine._persist(table, frame)
-        rows = int(staged.count())  # computes and keeps the rows: one job
-        engine.counted(table, rows)
-    except EngineError:
-        engine.drop(table)
-        raise
-    except Exception as error:
-        engine.drop(table)
-        raise EngineError(short_error(error)) from None
+        with staged_or_dropped(engine, table):
+            frame = _frame(engine._spark, Path(path), columns, read, made)
+            staged = engine._persist(table, frame)
+            rows = int(staged.count())  # computes and keeps the rows: one job
+            engine.counted(table, rows)
     finally:
         for copy in made:
             with suppress(OSError):
