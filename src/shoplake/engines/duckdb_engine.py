@@ -17,7 +17,7 @@ from deltalake.exceptions import DeltaError
 from sqlglot import exp
 
 from shoplake.contracts.formats import FileRead
-from shoplake.engines import duckdb_io, formats
+from shoplake.engines import delta_files, duckdb_io, formats
 from shoplake.engines.base import (
     APP_ID,
     BATCH_TAG,
@@ -400,20 +400,27 @@ class DuckDBEngine:
             return WriteResult(rows=0)
         try:
             commit = self._commit(existing, tag, path)
-            if existing is None:
+            source = rows.reader()
+            if "://" not in path and delta_files.plan(source.schema, existing, mode, partition_by):
+                # Local: pyarrow writes the files and delta-rs commits them (flat memory, see delta_files).
+                delta_files.write(path, source, existing, mode, partition_by=partition_by,
+                                  stats=stats or (duckdb_io.table_stats(existing) if existing is not None else ()),
+                                  replace=None if replace is None else replace.sql(dialect="duckdb"),
+                                  commit=commit, configuration=duckdb_io.stats_setting(stats))
+            elif existing is None:
                 # A new table: "error" if one appeared meanwhile (another holder's), never append to it.
-                write_deltalake(path, rows.reader(), mode="error", commit_properties=commit,
+                write_deltalake(path, source, mode="error", commit_properties=commit,
                                 writer_properties=duckdb_io.writer(stats), partition_by=list(partition_by) or None,
                                 configuration=duckdb_io.stats_setting(stats))
             elif replace is not None and mode == "overwrite":
                 # The rows of `replace` only, in the table's own layout; delta-rs checks that every new row
                 # matches it. No rows: the matching rows are removed.
-                write_deltalake(existing, rows.reader(), mode="overwrite", predicate=replace.sql(dialect="duckdb"),
+                write_deltalake(existing, source, mode="overwrite", predicate=replace.sql(dialect="duckdb"),
                                 commit_properties=commit, writer_properties=duckdb_io.writer(stats))
             else:
                 write_deltalake(
                     existing,  # the snapshot the fence was checked on
-                    rows.reader(),
+                    source,
                     mode="append" if mode == "append" else "overwrite",
                     schema_mode="merge" if mode == "append" else "overwrite",
                     partition_by=list(partition_by) or None if mode == "overwrite" else None,
