@@ -29,8 +29,9 @@ from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 TARGET_FILE_BYTES = 128 << 20  # a file is closed once it holds this much (delta-rs's default is 100 MiB)
-ROW_GROUP_ROWS = 1 << 20  # rows a partition buffers before they become a row group (parquet-rs's default)
-BUFFER_BYTES = 256 << 20  # all partitions' buffered rows together: past it, the largest is written out
+ROW_GROUP_ROWS = 2 * 122_880  # rows a partition buffers before they become a row group: two of DuckDB's
+BUFFER_BYTES = 96 << 20  # all partitions' buffered rows together: past it, the largest is written out
+DEFAULT_STATS_COLUMNS = 32  # Delta's delta.dataSkippingNumIndexedCols default
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # the folder of the NULL partition value, as delta-rs names it
 # Arrow types whose Parquet encoding (pyarrow's) is what Delta reads for them; others go through delta-rs.
 _PLAIN = (pa.types.is_boolean, pa.types.is_signed_integer, pa.types.is_floating, pa.types.is_decimal,
@@ -236,6 +237,8 @@ def write(path: str, reader: pa.RecordBatchReader, table: DeltaTable | None, mod
     a new table (`table` None), an append, a whole overwrite, or the rows of the `replace` predicate
     (DuckDB SQL over partition columns) replaced, refused when a new row falls outside it."""
     layout = tuple(table.metadata().partition_columns) if table is not None else partition_by
+    # No stats columns named: Delta's default, the first 32 columns (as delta-rs keeps them).
+    stats = stats or tuple([n for n in reader.schema.names if n not in layout][:DEFAULT_STATS_COLUMNS])
     files = _Files(Path(path), reader.schema, layout, stats)
     try:
         files.write(reader)
