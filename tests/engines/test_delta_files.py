@@ -132,3 +132,25 @@ def test_what_it_cannot_write_alike_is_left_to_delta_rs(tmp_path: Path) -> None:
     assert not delta_files.plan(pa.schema([("t", pa.timestamp("ns"))]), None, "error", ())
     assert not delta_files.plan(pa.schema([("n", pa.uint64())]), None, "error", ())
     assert not delta_files.plan(rows(1, DAYS).schema, table, "overwrite", ())  # another layout
+
+
+def test_a_table_with_constraints_or_a_change_feed_is_left_to_delta_rs(tmp_path: Path) -> None:
+    path = tmp_path / "t"
+    write(path, rows(5, DAYS))
+    table = DeltaTable(str(path))
+    table.alter.add_constraint({"positive": "order_item_id >= 0"})
+    assert not delta_files.plan(rows(1, DAYS).schema, DeltaTable(str(path)), "append", ())
+    feed = tmp_path / "u"
+    write(feed, rows(5, DAYS))
+    DeltaTable(str(feed)).alter.set_table_properties({"delta.enableChangeDataFeed": "true"})
+    assert not delta_files.plan(rows(1, DAYS).schema, DeltaTable(str(feed)), "append", ())
+
+
+def test_checkpoints_are_written_as_delta_rs_writes_them(tmp_path: Path) -> None:
+    path = tmp_path / "t"
+    write(path, rows(5, DAYS))
+    DeltaTable(str(path)).alter.set_table_properties({"delta.checkpointInterval": "5"})
+    for i in range(5):
+        write(path, rows(1, [DAYS[0]], start=100 + i), mode="append")
+    assert list((path / "_delta_log").glob("*.checkpoint.parquet"))
+    assert len(read_back(path)) == 10

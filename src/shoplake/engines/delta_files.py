@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -38,6 +38,10 @@ _PLAIN = (pa.types.is_boolean, pa.types.is_signed_integer, pa.types.is_floating,
           pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary,
           pa.types.is_date32)
 _PARTITION_TYPES = (pa.types.is_date32, pa.types.is_signed_integer)
+# Writer features a commit of plain files satisfies as they are; a table with any other (CHECK constraints,
+# generated or identity columns, row tracking, change data feed...) is written by delta-rs, which keeps them.
+_PLAIN_WRITER_FEATURES = frozenset({"timestampNtz", "deletionVectors", "v2Checkpoint", "vacuumProtocolCheck",
+                                    "appendOnly"})
 
 
 def plan(schema: pa.Schema, table: DeltaTable | None, mode: str, partition_by: tuple[str, ...]) -> bool:
@@ -52,6 +56,11 @@ def plan(schema: pa.Schema, table: DeltaTable | None, mode: str, partition_by: t
         layout = list(table.metadata().partition_columns)
         if mode == "overwrite" and list(partition_by) != layout:
             return False
+        configuration = table.metadata().configuration
+        if (set(table.protocol().writer_features or []) - _PLAIN_WRITER_FEATURES
+                or any(key.startswith("delta.constraints.") for key in configuration)
+                or configuration.get("delta.enableChangeDataFeed", "false").lower() == "true"):
+            return False  # kept by delta-rs's writer (generated columns and the like change the schema below)
         try:
             same = DeltaSchema.from_arrow(schema).to_json() == table.schema().to_json()
         except Exception:  # a type Delta has no name for: delta-rs says so
@@ -64,7 +73,7 @@ def plan(schema: pa.Schema, table: DeltaTable | None, mode: str, partition_by: t
 
 def _plain(kind: pa.DataType) -> bool:
     if pa.types.is_timestamp(kind):
-        return kind.unit == "us"  # with a zone: Delta's timestamp; without: timestamp_ntz
+        return bool(kind.unit == "us")  # with a zone: Delta's timestamp; without: timestamp_ntz
     return any(test(kind) for test in _PLAIN)
 
 
@@ -121,11 +130,11 @@ def _stat(value: object, *, up: bool) -> object:
             cut += timedelta(milliseconds=1)
         zone = "Z" if cut.tzinfo is not None else ""
         if cut.tzinfo is not None:
-            cut = cut.astimezone(timezone.utc).replace(tzinfo=None)
+            cut = cut.astimezone(UTC).replace(tzinfo=None)
         return cut.isoformat(timespec="milliseconds") + zone
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, bool) or isinstance(value, str) or isinstance(value, int):
+    if isinstance(value, bool | str | int):
         return value
     if isinstance(value, float) and value == value and abs(value) != float("inf"):
         return value
@@ -257,7 +266,8 @@ def write(path: str, reader: pa.RecordBatchReader, table: DeltaTable | None, mod
         table.create_write_transaction([*removed, *added], "append", schema, list(layout) or None,
                                        commit_properties=commit)
     else:
-        table.create_write_transaction(added, "overwrite" if mode == "overwrite" else "append", schema,
+        actions: list[AddAction | RemoveAction] = list(added)
+        table.create_write_transaction(actions, "overwrite" if mode == "overwrite" else "append", schema,
                                        list(layout) or None, commit_properties=commit)
 
 
