@@ -11,7 +11,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
+import sqlglot
 from deltalake import DeltaTable
+from sqlglot import exp
 
 from shoplake.engines import delta_files
 
@@ -32,7 +34,8 @@ def write(path: Path, table: pa.Table, mode: str = "error", replace: str | None 
           stats: tuple[str, ...] = ("order_item_id", "created_at"), batch_rows: int = 1000) -> None:
     existing = DeltaTable(str(path)) if (path / "_delta_log").exists() else None
     reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=batch_rows))
-    assert delta_files.plan(table.schema, existing, "overwrite" if replace else mode, ("order_date",))
+    predicate = sqlglot.parse_one(replace, read="duckdb") if replace else None
+    assert delta_files.plan(table.schema, existing, "overwrite" if replace else mode, ("order_date",), predicate)
     delta_files.write(str(path), reader, existing, mode, partition_by=("order_date",), stats=stats,
                       replace=replace, commit=None, configuration=None)
 
@@ -132,6 +135,8 @@ def test_what_it_cannot_write_alike_is_left_to_delta_rs(tmp_path: Path) -> None:
     assert not delta_files.plan(pa.schema([("t", pa.timestamp("ns"))]), None, "error", ())
     assert not delta_files.plan(pa.schema([("n", pa.uint64())]), None, "error", ())
     assert not delta_files.plan(rows(1, DAYS).schema, table, "overwrite", ())  # another layout
+    by_key = exp.column("order_item_id").eq(1)
+    assert not delta_files.plan(rows(1, DAYS).schema, table, "overwrite", ("order_date",), by_key)
 
 
 def test_a_table_with_constraints_or_a_change_feed_is_left_to_delta_rs(tmp_path: Path) -> None:

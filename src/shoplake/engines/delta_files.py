@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable
 from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
+from sqlglot import exp
 
 TARGET_FILE_BYTES = 128 << 20  # a file is closed once it holds this much (delta-rs's default is 100 MiB)
 ROW_GROUP_ROWS = 2 * 122_880  # rows a partition buffers before they become a row group: two of DuckDB's
@@ -44,11 +45,15 @@ _PLAIN_WRITER_FEATURES = frozenset({"timestampNtz", "deletionVectors", "v2Checkp
                                     "appendOnly"})
 
 
-def plan(schema: pa.Schema, table: DeltaTable | None, mode: str, partition_by: tuple[str, ...]) -> bool:
+def plan(schema: pa.Schema, table: DeltaTable | None, mode: str, partition_by: tuple[str, ...],
+         replace: exp.Expr | None = None) -> bool:
     """Whether this write can go through `write`: every column of a type written here as Delta reads it,
-    partitions by dates or whole numbers, and for an existing table the same columns and layout (a
-    schema change is delta-rs's to commit)."""
+    partitions by dates or whole numbers, for an existing table the same columns and layout (a schema
+    change is delta-rs's to commit), and a `replace` predicate over partition columns only."""
     if not all(_plain(f.type) for f in schema):
+        return False
+    if replace is not None and (table is None or not {c.name for c in replace.find_all(exp.Column)}
+                                <= set(table.metadata().partition_columns)):
         return False
     if table is None:
         columns = partition_by

@@ -401,7 +401,7 @@ class DuckDBEngine:
         try:
             commit = self._commit(existing, tag, path)
             source = rows.reader()
-            if "://" not in path and delta_files.plan(source.schema, existing, mode, partition_by):
+            if "://" not in path and delta_files.plan(source.schema, existing, mode, partition_by, replace):
                 # Local: pyarrow writes the files and delta-rs commits them (flat memory, see delta_files).
                 delta_files.write(path, source, existing, mode, partition_by=partition_by,
                                   stats=stats or (duckdb_io.table_stats(existing) if existing is not None else ()),
